@@ -1,0 +1,1 @@
+"""Movie commercial-success pipeline: one module per DVC stage or command (see README)."""

@@ -1,0 +1,88 @@
+"""Save and load models with skops: loading never runs code outside an explicit allow-list."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+from stages.lib.cli import UserError
+from stages.lib.io import atomic_path
+
+# Types outside skops' defaults that our models contain. Anything else in a file is refused.
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "stages.lib.features.MovieFeatures",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.IdentityLink",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss.loss.HalfSquaredError",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.ensemble._hist_gradient_boosting.common.PREDICTOR_RECORD_DTYPE",
+        # HistGradientBoosting's categorical pre-processing wraps check_array in a partial;
+        # partial is safe here because its target must be on this list too.
+        "functools.partial",
+        "sklearn.utils.validation.check_array",
+    }
+)
+
+
+_ID_RE = re.compile(r'("__id__": |"file": ")(\d+)')
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """Make a skops archive byte-stable: skops names members by id() and stamps the clock.
+
+    Object ids become their order of first appearance in schema.json (the references stay
+    consistent because the mapping is one-to-one), and every member gets a fixed timestamp.
+    """
+    src = zipfile.ZipFile(io.BytesIO(data))
+    schema = src.read("schema.json").decode("utf-8")
+    mapping: dict[str, str] = {}
+
+    def renumber(m: re.Match[str]) -> str:
+        return m.group(1) + mapping.setdefault(m.group(2), str(len(mapping)))
+
+    schema = _ID_RE.sub(renumber, schema)
+    members = {"schema.json": schema.encode("utf-8")}
+    for info in src.infolist():
+        if info.filename != "schema.json":
+            stem, dot, ext = info.filename.partition(".")
+            members[f"{mapping[stem]}{dot}{ext}"] = src.read(info)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, members[name])
+    return out.getvalue()
+
+
+def save_model(path: Path | str, model: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(canonical_skops(sio.dumps(model)))
+
+
+def load_model(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: model not found; run 'make repro' (or 'dvc pull') first")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises several types for a corrupt archive
+        raise UserError(f"{path}: not a readable skops model ({exc}); rebuild it") from None
+    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    if refused:
+        raise UserError(f"{path}: refuses to load untrusted type {refused[0]}; rebuild the model")
+    model = sio.load(path, trusted=sorted(untrusted))
+    if not isinstance(model, dict) or "classifier" not in model:
+        raise UserError(f"{path}: not a model written by the train stage; rebuild it")
+    return model

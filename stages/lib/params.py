@@ -1,0 +1,112 @@
+"""Typed, validated access to one section of params.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from stages.lib.cli import UserError
+
+T = TypeVar("T")
+
+DEFAULT_PARAMS = "params.yaml"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found; run from the repository root") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def load_section(cls: type[T], section: str, path: Path | str = DEFAULT_PARAMS) -> T:
+    """Read `section` of params.yaml into the frozen dataclass `cls`, checking keys and types."""
+    path = Path(path)
+    data = read_yaml(path)
+    raw = data.get(section)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: section '{section}' is missing or not a mapping; add it")
+    return from_mapping(cls, raw, f"{path}: key '{section}", str(path))
+
+
+def from_mapping(cls: type[T], raw: dict[str, Any], where: str, path: str) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UserError(
+            f"{where}.{unknown[0]}' is not a known parameter; "
+            f"remove it or use one of: {', '.join(sorted(fields))}"
+        )
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in raw:
+            has_default = (
+                field.default is not dataclasses.MISSING
+                or field.default_factory is not dataclasses.MISSING
+            )
+            if has_default:
+                continue
+            raise UserError(f"{where}.{name}' is missing; add it to {path}")
+        values[name] = _coerce(raw[name], hints[name], f"{where}.{name}'")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is typing.Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise UserError(f"{where} is {value!r}; use one of {allowed}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise UserError(f"{where} must be a list, got {value!r}")
+        return tuple(_coerce(v, args[0], where) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where} must be a string, got {value!r}")
+        return value
+    if hint is dt.date:
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise UserError(f"{where} must be a date YYYY-MM-DD, got {value!r}")
+    raise TypeError(f"unsupported parameter type {hint!r}")  # a programming error, not a user's

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from stages.lib.cli import UserError
+from stages.lib.params import load_section
+
+
+@dataclass(frozen=True)
+class Demo:
+    source: Literal["a", "b"]
+    ratio: float
+    count: int
+    day: dt.date
+    tags: tuple[str, ...]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = "demo:\n  source: a\n  ratio: 2\n  count: 3\n  day: '2006-01-01'\n  tags: [x, y]\n"
+
+
+def test_loads_and_coerces_types(tmp_path: Path) -> None:
+    p = load_section(Demo, "demo", write(tmp_path, GOOD))
+    assert p == Demo("a", 2.0, 3, dt.date(2006, 1, 1), ("x", "y"))
+
+
+def test_missing_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("  count: 3\n", ""))
+    with pytest.raises(UserError) as err:
+        load_section(Demo, "demo", path)
+    assert str(err.value) == f"{path}: key 'demo.count' is missing; add it to {path}"
+
+
+def test_unknown_literal_lists_allowed_values(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("source: a", "source: c"))
+    with pytest.raises(UserError) as err:
+        load_section(Demo, "demo", path)
+    assert str(err.value) == f"{path}: key 'demo.source' is 'c'; use one of 'a', 'b'"
+
+
+def test_wrong_type_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("count: 3", "count: many"))
+    with pytest.raises(UserError) as err:
+        load_section(Demo, "demo", path)
+    assert str(err.value) == f"{path}: key 'demo.count' must be an integer, got 'many'"
+
+
+def test_unknown_key_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "  colour: red\n")
+    with pytest.raises(UserError, match=r"key 'demo.colour' is not a known parameter"):
+        load_section(Demo, "demo", path)
+
+
+def test_malformed_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "demo:\n  source: [a\n")
+    with pytest.raises(UserError, match=r"params.yaml: not valid YAML at line 3; fix the syntax"):
+        load_section(Demo, "demo", path)
+
+
+def test_missing_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "other: {}\n")
+    with pytest.raises(UserError) as err:
+        load_section(Demo, "demo", path)
+    assert str(err.value) == f"{path}: section 'demo' is missing or not a mapping; add it"

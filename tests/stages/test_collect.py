@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stages.collect import SAMPLE_FIELDS, map_sample, parse_sample_date, read_sample
+from stages.lib.cli import UserError
+from stages.lib.schema import FIELDS
+from tests.conftest import ROOT, sh
+
+SAMPLE = ROOT / "data" / "sample" / "movies.json.gz"
+
+
+def sample_row(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(SAMPLE_FIELDS)
+    row.update(
+        {
+            "Title": "Jaws 2",
+            "Worldwide Gross": 187884007,
+            "Production Budget": 20000000,
+            "Release Date": "Jun 16 1978",
+            "MPAA Rating": "PG",
+            "Major Genre": "Horror",
+            "IMDB Votes": 1000,
+        }
+    )
+    row.update(overrides)
+    return row
+
+
+def test_bundled_sample_has_every_film() -> None:
+    rows = read_sample(SAMPLE)
+    assert len(rows) == 3201
+    assert set(rows[0]) == set(SAMPLE_FIELDS)
+
+
+def test_maps_sample_row_to_normalized_record() -> None:
+    (rec,) = map_sample([sample_row()], "x")
+    assert set(rec) == set(FIELDS)
+    assert rec["release_date"] == "1978-06-16"
+    assert rec["genres"] == ["Horror"]
+    assert rec["budget"] == 20000000
+    assert rec["revenue"] == 187884007
+    assert rec["is_sequel"] is True
+    assert rec["vote_count"] == 1000
+
+
+def test_ids_follow_file_order() -> None:
+    recs = map_sample([sample_row(), sample_row(Title="Jaws")], "x")
+    assert [r["id"] for r in recs] == [1, 2]
+    assert recs[1]["is_sequel"] is False
+
+
+def test_unparseable_date_becomes_none() -> None:
+    assert parse_sample_date("sometime in 1998") is None
+    assert parse_sample_date(None) is None
+
+
+def test_missing_column_names_record_and_field() -> None:
+    row = sample_row()
+    del row["Production Budget"]
+    with pytest.raises(UserError) as err:
+        map_sample([sample_row(), row], "movies.json.gz")
+    assert str(err.value) == (
+        "movies.json.gz: record 2 has no field 'Production Budget'; "
+        "restore the file from git (git checkout -- movies.json.gz)"
+    )
+
+
+def test_invalid_json_names_position(tmp_path: Path) -> None:
+    path = tmp_path / "movies.json.gz"
+    path.write_bytes(gzip.compress(b'[{"Title": "x",\n oops}]'))
+    with pytest.raises(UserError) as err:
+        read_sample(path)
+    assert str(err.value) == (
+        f"{path}: not valid JSON (line 2, column 2: Expecting property name enclosed in "
+        "double quotes); restore it from git"
+    )
+
+
+def run_collect(repo: Path, sample: Path, params: Path) -> Any:
+    out = repo / "out"
+    proc = sh(
+        "python",
+        "-m",
+        "stages.collect",
+        "--params",
+        params,
+        "--sample",
+        sample,
+        "--output",
+        out / "movies.jsonl",
+        "--summary",
+        out / "summary.json",
+        cwd=ROOT,
+        check=False,
+    )
+    return proc, out
+
+
+def test_cli_bad_sample_exits_2_with_one_line_and_no_output(tmp_path: Path) -> None:
+    bad = tmp_path / "movies.json.gz"
+    bad.write_bytes(gzip.compress(b"not json"))
+    proc, out = run_collect(tmp_path, bad, ROOT / "params.yaml")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {bad}: not valid JSON (line 1, column 1: Expecting value); restore it from git"
+    ]
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_cli_unknown_source_is_rejected(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    text = (ROOT / "params.yaml").read_text().replace("source: sample", "source: imdb", 1)
+    params.write_text(text)
+    proc, out = run_collect(tmp_path, SAMPLE, params)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"error: {params}: key 'collect.source' is 'imdb'; use one of 'sample', 'tmdb'"
+    )
+    assert not out.exists()
+
+
+def test_cli_writes_sorted_jsonl(tmp_path: Path) -> None:
+    sample = tmp_path / "movies.json"
+    sample.write_text(json.dumps([sample_row(), sample_row(Title="Alien")]))
+    proc, out = run_collect(tmp_path, sample, ROOT / "params.yaml")
+    assert proc.returncode == 0, proc.stderr
+    lines = (out / "movies.jsonl").read_text().splitlines()
+    assert [json.loads(x)["title"] for x in lines] == ["Jaws 2", "Alien"]
+    assert json.loads((out / "summary.json").read_text()) == {
+        "movies": 2,
+        "sample": "movies.json",
+        "source": "sample",
+    }
