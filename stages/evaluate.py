@@ -34,6 +34,11 @@ def _r(x: float) -> float:
     return round(float(x), DIGITS)
 
 
+def rmsle(revenue: np.ndarray, predicted_log1p: np.ndarray) -> float:
+    """Root mean squared error of log(1 + revenue), the TMDB box-office challenge metric."""
+    return float(np.sqrt(np.mean((np.log1p(revenue) - predicted_log1p) ** 2)))
+
+
 def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> Evaluation:
     pred = (proba >= threshold).astype(int)
     metrics = {
@@ -110,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     test = pd.read_parquet(args.test)
     proba = model["classifier"].predict_proba(test)[:, 1]
     result = evaluate(test["success"].to_numpy(), proba, model["threshold"])
+    predicted = model["regressor"].predict(test)
+    result.metrics["rmsle"] = _r(rmsle(test["revenue"].to_numpy(float), predicted))
 
     write_csv(args.plots / "roc.csv", result.roc)
     write_csv(args.plots / "pr.csv", result.pr)

@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
 from stages.lib.cli import UserError, run
@@ -34,7 +35,11 @@ class TrainParams:
     threshold: float
 
 
-def build_pipeline(params: TrainParams) -> Pipeline:
+def build_pipeline(params: TrainParams, task: str = "classify") -> Pipeline:
+    """Features + gradient boosting; `classify` predicts success, `regress` log1p(revenue)."""
+    estimator = (
+        HistGradientBoostingClassifier if task == "classify" else HistGradientBoostingRegressor
+    )
     return Pipeline(
         [
             (
@@ -43,7 +48,7 @@ def build_pipeline(params: TrainParams) -> Pipeline:
             ),
             (
                 "model",
-                HistGradientBoostingClassifier(
+                estimator(
                     learning_rate=params.learning_rate,
                     max_iter=params.max_iter,
                     max_leaf_nodes=params.max_leaf_nodes,
@@ -63,8 +68,10 @@ def train(df: pd.DataFrame, params: TrainParams) -> dict[str, Any]:
     if df["success"].nunique() < 2:
         raise UserError("train: the train split has a single class; widen the data range")
     clf = build_pipeline(params).fit(df, df["success"].to_numpy())
+    reg = build_pipeline(params, "regress").fit(df, np.log1p(df["revenue"].to_numpy(float)))
     return {
         "classifier": clf,
+        "regressor": reg,
         "threshold": params.threshold,
         "params": asdict(params),
         "train_rows": len(df),
