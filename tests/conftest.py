@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,63 @@ def records() -> Callable[..., list[dict[str, Any]]]:
         return [make_record(i) for i in range(1, n + 1)]
 
     return build
+
+
+def aws_env(endpoint: str | None = None, **extra: str) -> dict[str, str]:
+    """Child env with fake AWS credentials and no instance-metadata lookups (loopback only)."""
+    env = tool_env()
+    for key in [k for k in env if k.startswith("AWS_")]:
+        del env[key]
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE="/nonexistent/aws-config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-protocol server (moto) on loopback with a random free port; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+
+
+def use_s3_remote(repo: Path, endpoint: str, bucket: str, prefix: str = "store") -> None:
+    """Point the repo's default remote `storage` at the test bucket, locally (config.local)."""
+    sh("dvc", "remote", "modify", "--local", "storage", "url", f"s3://{bucket}/{prefix}", cwd=repo)
+    sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint, cwd=repo)
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project in a temp git repo after one `dvc repro`, committed (shared: repro is slow)."""
+    repo = copy_project(tmp_path_factory.mktemp("reproduced") / "repo")
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "repro", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", "initial, reproduced", cwd=repo)
+    return repo
