@@ -130,6 +130,12 @@ def fmt(v: Scalar) -> str:
 MARKERS = {"better": "🟢 better", "worse": "🔴 worse", "new": "new", "removed": "removed"}
 
 
+def _metric_row(d: Delta) -> str:
+    change = f"{d.change:+.6g}" if d.change is not None else ""
+    marker = MARKERS.get(d.verdict, "")
+    return f"| `{d.key}` | {fmt(d.base)} | {fmt(d.head)} | {change} | {marker} |"
+
+
 def metrics_section(deltas: Sequence[Delta], base_available: bool) -> list[str]:
     lines = ["## Metrics", ""]
     if not deltas:
@@ -138,15 +144,17 @@ def metrics_section(deltas: Sequence[Delta], base_available: bool) -> list[str]:
         lines += ["The base has no metrics yet: every metric is new.", ""]
     elif all(d.verdict == "same" for d in deltas):
         return [*lines, f"No change in any of the {len(deltas)} metrics.", ""]
-    lines += ["| metric | base | head | change | |", "| --- | ---: | ---: | ---: | --- |"]
-    for d in deltas:
-        change = f"{d.change:+.6g}" if d.change is not None else ""
-        marker = MARKERS.get(d.verdict, "")
-        lines.append(f"| `{d.key}` | {fmt(d.base)} | {fmt(d.head)} | {change} | {marker} |")
+    header = ["| metric | base | head | change | |", "| --- | ---: | ---: | ---: | --- |"]
+    changed = [d for d in deltas if d.verdict != "same"]
+    same = [d for d in deltas if d.verdict == "same"]
+    lines += [*header, *[_metric_row(d) for d in changed]]
     worse = sum(d.verdict == "worse" for d in deltas)
     better = sum(d.verdict == "better" for d in deltas)
     if base_available:
         lines += ["", f"{better} better, {worse} worse (direction from the metric's name)."]
+    if same:
+        lines += ["", f"<details><summary>{len(same)} unchanged metrics</summary>", ""]
+        lines += [*header, *[_metric_row(d) for d in same], "", "</details>"]
     return [*lines, ""]
 
 
