@@ -6,6 +6,7 @@ the run-cache, nothing is re-run); the report under 10 s after the repro. Median
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import statistics
@@ -75,6 +76,7 @@ def main() -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
