@@ -240,7 +240,7 @@ def render(base: Snapshot, head: Snapshot, card: str | None) -> str:
             "",
             "<details><summary>Model card</summary>",
             "",
-            card.strip(),
+            *[f"##{ln}" if ln.startswith("#") else ln for ln in card.strip().splitlines()],
             "",
             "</details>",
             "",
