@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import aws_env, make_bucket, sh, use_s3_remote
+from tests.conftest import aws_env, make_bucket, mini_commit, sh, use_s3_remote
 
 pytestmark = pytest.mark.e2e
 
@@ -151,3 +151,29 @@ def test_placeholder_bucket_is_reported(project_repo: Path) -> None:
     assert check.returncode == 2
     assert "placeholder s3://CHANGE-ME" in check.stderr
     assert "dvc remote modify --local storage url s3://BUCKET/PREFIX" in check.stderr
+
+
+def test_report_reads_the_base_from_the_remote_on_a_fresh_clone(
+    mini_repo: Path, s3_server: str, tmp_path: Path
+) -> None:
+    """The PR workflow's path: head restored by repro --pull, base read through DVC from S3."""
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    make_bucket(s3_server, bucket)
+    sh("dvc", "remote", "add", "-d", "storage", "s3://CHANGE-ME-bucket/mini", cwd=mini_repo)
+    use_s3_remote(mini_repo, s3_server, bucket)
+    mini_commit(mini_repo, 0.70, "base")
+    sh("dvc", "push", "--run-cache", cwd=mini_repo, env=aws_env())
+    sh("git", "checkout", "-q", "-b", "feature", cwd=mini_repo)
+    mini_commit(mini_repo, 0.80, "better")
+    sh("dvc", "push", "--run-cache", cwd=mini_repo, env=aws_env())
+
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "--branch", "feature", str(mini_repo), str(clone), cwd=tmp_path)
+    use_s3_remote(clone, s3_server, bucket)
+    proc = sh("dvc", "repro", "--pull", cwd=clone, env=aws_env())
+    assert "Running stage" not in proc.stdout + proc.stderr
+    out = tmp_path / "report"
+    sh("python", "-m", "stages.report", "--base", "main", "--out", out, cwd=clone, env=aws_env())
+    md = (out / "report.md").read_text()
+    assert "| `roc_auc` | 0.7 | 0.8 | +0.1 | 🟢 better |" in md
+    assert (out / "base_roc.png").read_bytes() != (out / "head_roc.png").read_bytes()
