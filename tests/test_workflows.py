@@ -217,3 +217,29 @@ def test_release_deploy_code_quality() -> None:
     assert cq["jobs"]["trivy"]["permissions"]["security-events"] == "write"
     assert sum("upload-sarif" in r for r in uses(cq)) == 2
     assert "env.SONAR_TOKEN != ''" in json.dumps(cq)
+
+
+def test_release_notes_step_extracts_the_tags_changelog_section(tmp_path: Path) -> None:
+    step = next(s for s in steps(load("release")) if s.get("name", "").startswith("Notes from"))
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "CHANGELOG.md", tmp_path / "docs" / "CHANGELOG.md")
+    env = {"PATH": os.environ["PATH"], "TAG": "v0.1.0"}
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=30,
+    )
+    notes = (tmp_path / "release-notes.md").read_text()
+    assert "collect → prepare → train → evaluate" in notes
+    assert "S3 remote" not in notes  # the Unreleased section is not part of 0.1.0
+
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env={**env, "TAG": "v9.9.9"},
+        check=True,
+        timeout=30,
+    )
+    assert (tmp_path / "release-notes.md").read_text().startswith("Release v9.9.9.")
