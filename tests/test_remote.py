@@ -44,7 +44,9 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def pushed(reproduced_project: Path, s3_server: str, tmp_path_factory: pytest.TempPathFactory):
+def pushed(
+    reproduced_project: Path, s3_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """A copy of the reproduced project whose outputs and run-cache are pushed to a new bucket."""
     repo = tmp_path_factory.mktemp("pushed") / "repo"
     shutil.copytree(reproduced_project, repo, symlinks=True)

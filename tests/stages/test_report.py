@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -141,7 +142,9 @@ def test_data_summary_picks_rows_base_rate_and_drops() -> None:
 # ------------------------------------------------------------- command on real repositories
 
 
-def report(repo: Path, base: str, out: Path, check: bool = True):
+def report(
+    repo: Path, base: str, out: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return sh("python", "-m", "stages.report", "--base", base, "--out", out, cwd=repo, check=check)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +60,7 @@ def test_decide_rules() -> None:
         decide(ok, base, base, RetrainParams(guarded_metrics=("rows",), tolerance=0.0))
 
 
-def retrain(repo: Path, out: Path, date: str = "2012-06-30"):
+def retrain(repo: Path, out: Path, date: str = "2012-06-30") -> subprocess.CompletedProcess[str]:
     return sh(
         "python",
         "-m",
@@ -86,7 +88,7 @@ def retrain(repo: Path, out: Path, date: str = "2012-06-30"):
     ids=["improved", "regressed", "invalid-data", "repro-fails"],
 )
 def test_retrain_on_two_commits(
-    mini_repo: Path, tmp_path: Path, head: dict, code: int, reason: str | None
+    mini_repo: Path, tmp_path: Path, head: dict[str, Any], code: int, reason: str | None
 ) -> None:
     mini_commit(mini_repo, 0.7, "base: quality 0.7")
     sh("git", "checkout", "-q", "-b", "head", cwd=mini_repo)
