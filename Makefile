@@ -55,3 +55,25 @@ lock: ## Re-resolve requirements.in into requirements.lock (needs the registry)
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: remote-check
+remote-check: $(STAMP) ## Check the S3 remote: bucket set, credentials present, endpoint reachable
+	$(BIN)/python -m stages.remote_check
+
+.PHONY: push
+push: remote-check ## Push outputs and the run-cache to the S3 remote
+	$(BIN)/dvc push --run-cache
+
+.PHONY: pull
+pull: remote-check ## Pull outputs from the S3 remote
+	$(BIN)/dvc pull
+
+BASE ?= main
+.PHONY: report
+report: $(STAMP) ## Markdown report of the workspace vs BASE (default main) into report/
+	$(BIN)/python -m stages.report --base $(BASE) --out report/
+
+DATE ?= $(shell date -u +%F)
+.PHONY: retrain
+retrain: $(STAMP) ## Retrain on data up to DATE (default today) and gate against BASE
+	$(BIN)/python -m stages.retrain --date $(DATE) --base $(BASE) --out report/retrain

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,153 @@ def records() -> Callable[..., list[dict[str, Any]]]:
         return [make_record(i) for i in range(1, n + 1)]
 
     return build
+
+
+def aws_env(endpoint: str | None = None, **extra: str) -> dict[str, str]:
+    """Child env with fake AWS credentials and no instance-metadata lookups (loopback only)."""
+    env = tool_env()
+    for key in [k for k in env if k.startswith("AWS_")]:
+        del env[key]
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE="/nonexistent/aws-config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-protocol server (moto) on loopback with a random free port; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+
+
+def use_s3_remote(repo: Path, endpoint: str, bucket: str, prefix: str = "store") -> None:
+    """Point the repo's default remote `storage` at the test bucket, locally (config.local)."""
+    sh("dvc", "remote", "modify", "--local", "storage", "url", f"s3://{bucket}/{prefix}", cwd=repo)
+    sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint, cwd=repo)
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project in a temp git repo after one `dvc repro`, committed (shared: repro is slow)."""
+    repo = copy_project(tmp_path_factory.mktemp("reproduced") / "repo")
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "repro", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", "initial, reproduced", cwd=repo)
+    return repo
+
+
+# A tiny but real DVC pipeline whose outputs follow its params, for report/retrain tests that
+# need several commits with different metrics without paying for the real training each time.
+MINI_STAGE = """\
+import json, struct, sys, zlib
+from pathlib import Path
+
+import yaml
+
+p = yaml.safe_load(Path("params.yaml").read_text())
+t = p["train"]
+if t.get("fail"):
+    sys.exit("training failed on purpose")
+days = int(p["collect"]["release_date_lte"][:4]) - 2000
+
+
+def png(shade):
+    raw = b"".join(b"\\x00" + bytes([shade, 0, 255 - shade]) * 4 for _ in range(4))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+Path("models/plots").mkdir(parents=True, exist_ok=True)
+Path("data/prepared").mkdir(parents=True, exist_ok=True)
+q = t["quality"]
+metrics = {"roc_auc": q, "log_loss": round(1 - q, 6), "rows": 100 + days, "threshold": 0.5,
+           "backtest": {"mean": {"roc_auc": round(q - 0.01, 6)}}}
+Path("models/metrics.json").write_text(json.dumps(metrics, sort_keys=True))
+validation = {"passed": t.get("valid", True), "rows_in": 120 + days, "rows_out": 100 + days,
+              "dropped": {"missing_budget": 20}, "test": {"rows": 40, "base_rate": 0.5}}
+Path("data/prepared/validation.json").write_text(json.dumps(validation, sort_keys=True))
+Path("models/plots/roc.png").write_bytes(png(int(q * 255)))
+Path("models/model_card.md").write_text(f"# Model card\\n\\nquality {q}\\n")
+"""
+
+MINI_DVC_YAML = """\
+stages:
+  evaluate:
+    cmd: python mini_stage.py
+    deps: [mini_stage.py]
+    params: [collect, train]
+    outs: [data/prepared/validation.json, models/plots, models/model_card.md]
+    metrics: [models/metrics.json]
+"""
+
+MINI_PARAMS = """\
+collect:
+  source: sample
+  release_date_lte: "2010-12-31"   # snapshot end
+train:
+  quality: {quality}   # the metric this toy stage reports
+  valid: {valid}
+  fail: {fail}
+retrain:
+  guarded_metrics: [roc_auc, log_loss]
+  tolerance: 0.01
+"""
+
+
+def mini_params(repo: Path, quality: float, valid: bool = True, fail: bool = False) -> None:
+    text = MINI_PARAMS.format(quality=quality, valid=str(valid).lower(), fail=str(fail).lower())
+    (repo / "params.yaml").write_text(text)
+
+
+@pytest.fixture
+def mini_repo(tmp_path: Path) -> Path:
+    """A git + DVC repo on branch main with params.yaml only: a base without metrics."""
+    repo = tmp_path / "mini"
+    repo.mkdir()
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "init", "-q", cwd=repo)
+    sh("dvc", "config", "core.analytics", "false", cwd=repo)
+    mini_params(repo, 0.7)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", "params only", cwd=repo)
+    return repo
+
+
+def mini_commit(repo: Path, quality: float, message: str, **kw: bool) -> None:
+    """Set the params, add the pipeline if missing, `dvc repro` and commit."""
+    (repo / "mini_stage.py").write_text(MINI_STAGE)
+    (repo / "dvc.yaml").write_text(MINI_DVC_YAML)
+    mini_params(repo, quality, **kw)
+    sh("dvc", "repro", "-q", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", message, cwd=repo)

@@ -1,0 +1,129 @@
+"""`dvc repro --pull` vs `dvc pull` on a fresh clone, and the PR report, against moto S3.
+
+Target: repro --pull within 2x of a plain pull of the same outputs (unchanged stages come from
+the run-cache, nothing is re-run); the report under 10 s after the repro. Medians of RUNS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+BUCKET = "bench"
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        GIT_AUTHOR_NAME="Bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="Bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+        PYTHONPATH=str(ROOT),
+    )
+    return e
+
+
+def sh(*cmd: str | Path, cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=env(), capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def project_copy(dest: Path) -> Path:
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+def clone(src: Path, dest: Path, endpoint: str) -> Path:
+    sh("git", "clone", "-q", src, dest, cwd=dest.parent)
+    sh("dvc", "remote", "modify", "--local", "storage", "url", f"s3://{BUCKET}/store", cwd=dest)
+    sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint, cwd=dest)
+    return dest
+
+
+def main() -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        src = project_copy(tmp_path / "src")
+        sh("git", "init", "-q", "-b", "main", cwd=src)
+        repro_s = sh("dvc", "repro", cwd=src)
+        sh("git", "add", "-A", cwd=src)
+        sh("git", "commit", "-q", "-m", "bench", cwd=src)
+        shutil.copytree(src / ".dvc" / "cache", tmp_path / "cache")
+        pusher = clone(src, tmp_path / "pusher", endpoint)
+        shutil.copytree(tmp_path / "cache", pusher / ".dvc" / "cache")
+        sh("dvc", "push", "--run-cache", cwd=pusher)
+
+        pulls, repros, reports = [], [], []
+        for i in range(RUNS):
+            a = clone(src, tmp_path / f"pull{i}", endpoint)
+            pulls.append(sh("dvc", "pull", cwd=a))
+            b = clone(src, tmp_path / f"repro{i}", endpoint)
+            repros.append(sh("dvc", "repro", "--pull", cwd=b))
+            reports.append(
+                sh(
+                    sys.executable,
+                    "-m",
+                    "stages.report",
+                    "--base",
+                    "main",
+                    "--out",
+                    tmp_path / f"report{i}",
+                    cwd=b,
+                )
+            )
+    server.stop()
+
+    pull_m, repro_m, report_m = (statistics.median(x) for x in (pulls, repros, reports))
+    print(f"bench.remote: medians of {RUNS} runs on a fresh clone against moto S3 (loopback)")
+    print(f"  first dvc repro:   {repro_s:6.2f} s (reference)")
+    print(f"  dvc pull:          {pull_m:6.2f} s  {sorted(round(x, 2) for x in pulls)}")
+    print(f"  dvc repro --pull:  {repro_m:6.2f} s  {sorted(round(x, 2) for x in repros)}")
+    print(f"  ratio:             {repro_m / pull_m:6.2f}   (repro --pull / pull, target <= 2.0)")
+    print(f"  report:            {report_m:6.2f} s  (after the repro, target < 10 s)")
