@@ -108,12 +108,14 @@ def genre_problems(movie: Movie, known: frozenset[str] | None) -> list[Problem]:
     ]
 
 
-def validate(raw: Any, known: frozenset[str] | None) -> tuple[Movie | None, list[Problem]]:
-    """One raw mapping -> (Movie, []) or (None, problems)."""
-    if not isinstance(raw, Mapping):
+def validate(
+    raw: Any, known: frozenset[str] | None, *, json_text: bool = False
+) -> tuple[Movie | None, list[Problem]]:
+    """One raw mapping (or JSON text, parsed by pydantic) -> (Movie, []) or (None, problems)."""
+    if not json_text and not isinstance(raw, Mapping):
         return None, [Problem((), "expected a JSON object with the movie's fields", "type")]
     try:
-        movie = Movie.model_validate(raw)
+        movie = Movie.model_validate_json(raw) if json_text else Movie.model_validate(raw)
     except ValidationError as exc:
         return None, problems_from(exc)
     problems = genre_problems(movie, known)
