@@ -167,7 +167,8 @@ def test_metrics_count_requests_latency_predictions(client: TestClient) -> None:
     unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
     assert delta(("http_requests_total", unmatched)) == 1
     info = [k for k in after if k[0] == "model_info"]
-    assert info and ("model_md5", "0123abcd") in info[0][1]
+    assert len(info) == 1
+    assert ("model_md5", "0123abcd") in info[0][1]
     assert after[("model_loaded", ())] == 1
 
 

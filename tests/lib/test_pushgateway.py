@@ -110,8 +110,16 @@ def test_a_real_command_pushes_its_outcome(gateway: Recorder, tmp_path: Path) ->
     movies.write_text('{"title": "A", "release_date": "2010-01-01", "budget": -1}\n')
     env = tool_env({"PUSHGATEWAY_URL": gateway.url, "MODEL_PATH": str(tmp_path / "none")})
     proc = sh(
-        "python", "-m", "stages.predict", "--input", movies, "--output", tmp_path / "o.csv",
-        cwd=ROOT, check=False, env=env,
+        "python",
+        "-m",
+        "stages.predict",
+        "--input",
+        movies,
+        "--output",
+        tmp_path / "o.csv",
+        cwd=ROOT,
+        check=False,
+        env=env,
     )
     assert proc.returncode == 2
     assert gateway.pushes[-1][1] == "/metrics/job/movie_success_pipeline/stage/predict"
