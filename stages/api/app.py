@@ -13,6 +13,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from threadpoolctl import threadpool_limits
 
 from stages.api.batching import MicroBatcher
 from stages.api.metrics import MetricsMiddleware, ServiceMetrics
@@ -73,8 +74,16 @@ def create_app(settings: Settings) -> FastAPI:
         def predict(movies: list[Movie]) -> list[Prediction]:
             return score_movies(model, movies)
 
+        def limit_threads() -> None:
+            # OpenMP's per-thread limit: spinning tree-predict threads fight the event loop
+            # (and any neighbour) for the cores; batching already amortizes the model call.
+            threadpool_limits(settings.model_threads, user_api="openmp")
+
         batcher: MicroBatcher[Movie, Prediction] = MicroBatcher(
-            predict, settings.max_batch, on_batch=metrics.batch_size.observe
+            predict,
+            settings.max_batch,
+            on_batch=metrics.batch_size.observe,
+            initializer=limit_threads,
         )
         await batcher.start()
         app.state.service = Service(model, known_genres(model), version, batcher)

@@ -27,13 +27,16 @@ class MicroBatcher(Generic[In, Out]):
         fn: Callable[[list[In]], list[Out]],
         max_batch: int,
         on_batch: Callable[[int], None] | None = None,
+        initializer: Callable[[], object] | None = None,
     ) -> None:
         self._fn = fn
         self._max_batch = max_batch
         self._on_batch = on_batch
         self._queue: asyncio.Queue[tuple[Sequence[In], asyncio.Future[list[Out]]]] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="model", initializer=initializer
+        )
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()

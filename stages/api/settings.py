@@ -87,6 +87,7 @@ class Settings:
     max_items: int
     max_body_bytes: int
     max_batch: int
+    model_threads: int
     git_sha: str
 
     @classmethod
@@ -112,5 +113,6 @@ class Settings:
             max_items=_int(env, "MAX_ITEMS", 1000),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 2_000_000),
             max_batch=_int(env, "MAX_BATCH", 256),
+            model_threads=_int(env, "MODEL_THREADS", 1),
             git_sha=git_sha(env, lock.parent.resolve()),
         )

@@ -38,6 +38,7 @@ def settings_for(model: Path, lock: Path, **overrides: Any) -> Settings:
         "max_items": 5,
         "max_body_bytes": 20_000,
         "max_batch": 64,
+        "model_threads": 1,
         "git_sha": "abc123",
     }
     values.update(overrides)
