@@ -25,7 +25,9 @@ RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY --chown=root:root pyproject.toml params.yaml dvc.yaml dvc.lock ./
+COPY --chown=root:root pyproject.toml params.yaml dvc.yaml dvc.lock .dvcignore ./
+COPY --chown=root:root .dvc/config .dvc/config
+COPY --chown=root:root data/sample/ data/sample/
 COPY --chown=root:root stages/ stages/
 COPY --chown=root:root models/model.skops models/model.skops
 USER 10001:10001

@@ -80,4 +80,7 @@ def test_dockerignore_sends_only_what_the_image_needs() -> None:
         if word == "COPY" and "--from" not in rest:
             copied |= {p for p in rest.split()[:-1] if not p.startswith("--")}
     assert copied <= allowed
-    assert not any(p.startswith(("data", ".dvc", ".git", "tests", ".venv")) for p in allowed)
+    assert not any(
+        p.startswith((".dvc/cache", ".git", "tests", ".venv", "data/raw")) for p in allowed
+    )
+    assert "data/sample/" in allowed
