@@ -32,7 +32,10 @@ def record(*, rows: int | None = None, metrics: Mapping[str, Any] | None = None)
         _figures["metrics"] = dict(metrics)
 
 
-def build_registry(stage: str, duration_s: float, ok: bool, now: float) -> CollectorRegistry:
+def build_registry(
+    duration_s: float, ok: bool, now: float, figures: Mapping[str, Any]
+) -> CollectorRegistry:
+    """The metrics of one run: outcome and times always, rows and metrics on success."""
     reg = CollectorRegistry()
 
     def gauge(name: str, doc: str, value: float) -> None:
@@ -46,11 +49,11 @@ def build_registry(stage: str, duration_s: float, ok: bool, now: float) -> Colle
         gauge("pipeline_stage_last_failure_timestamp_seconds", "End of the last failure.", now)
         return reg
     gauge("pipeline_stage_last_success_timestamp_seconds", "End of the last success.", now)
-    if "rows" in _figures:
-        gauge("pipeline_stage_rows", "Rows the last successful run produced.", _figures["rows"])
+    if "rows" in figures:
+        gauge("pipeline_stage_rows", "Rows the last successful run produced.", figures["rows"])
     numeric = {
         k: float(v)
-        for k, v in _figures.get("metrics", {}).items()
+        for k, v in figures.get("metrics", {}).items()
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
     }
     if numeric:
@@ -66,7 +69,7 @@ def push_run(stage: str, duration_s: float, ok: bool, env: Mapping[str, str] | N
     if not url:
         return False
     try:
-        reg = build_registry(stage, duration_s, ok, time.time())
+        reg = build_registry(duration_s, ok, time.time(), _figures)
         pushadd_to_gateway(url, JOB, reg, grouping_key={"stage": stage}, timeout=TIMEOUT_S)
     except (OSError, ValueError) as exc:  # unreachable, refused, HTTP error, bad URL
         host = urlsplit(url if "//" in url else f"//{url}").hostname  # never log credentials
