@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -128,7 +129,13 @@ def bench_service(runs: int, seconds: float) -> dict[str, Any]:
             load(port, 4, 2)  # warm-up
             peak = 0.0
             for clients in (4, 16):
-                results[f"c{clients}"].append(load(port, clients, seconds))
+                cpu0 = sum(proc.cpu_times()[:2])
+                r = load(port, clients, seconds)
+                # server CPU per request: a figure the neighbours' load does not inflate much
+                r["server_cpu_ms_per_req"] = (
+                    1000 * (sum(proc.cpu_times()[:2]) - cpu0) / r["requests"]
+                )
+                results[f"c{clients}"].append(r)
                 peak = max(peak, proc.memory_info().rss / 2**20)
             rss.append(peak)
         finally:
@@ -157,7 +164,9 @@ def bench_batch(runs: int, rows: int) -> dict[str, float]:
                     genres=rng.sample(GENRES, rng.randint(1, 2)),
                 )
                 fh.write(json.dumps(movie) + "\n")
+        cpus = []
         for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             proc = subprocess.run(  # the real command, start-up included
                 [
@@ -176,6 +185,8 @@ def bench_batch(runs: int, rows: int) -> dict[str, float]:
                 check=True,
             )
             walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             assert "rejected 0" in proc.stderr, proc.stderr
         t0 = time.perf_counter()
         subprocess.run(
@@ -192,6 +203,8 @@ def bench_batch(runs: int, rows: int) -> dict[str, float]:
         startup = time.perf_counter() - t0
     wall = statistics.median(walls)
     return {
+        "cpu_s": statistics.median(cpus),
+        "rows_per_cpu_s": rows / statistics.median(cpus),
         "rows": rows,
         "wall_s": wall,
         "rows_per_s": rows / wall,
@@ -222,13 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         s = service[c]
         print(
             f"service {c[1:]:>2} clients: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-            f"{s['rps']:.0f} req/s, {s['errors']:.0f} errors"
+            f"{s['rps']:.0f} req/s, {s['errors']:.0f} errors; "
+            f"server CPU {s['server_cpu_ms_per_req']:.1f} ms/request"
         )
     print(f"service peak RSS: {service['rss_mb']:.0f} MB")
     print(
         f"batch {args.rows} rows: {batch['wall_s']:.2f} s wall = {batch['rows_per_s']:.0f} rows/s; "
         f"{batch['rows_per_s_after_startup']:.0f} rows/s without the {batch['startup_s']:.2f} s "
-        "start-up"
+        f"start-up; {batch['rows_per_cpu_s']:.0f} rows per CPU-second"
     )
     print(f"(medians of {args.runs} runs; 1-min load average before: {load_before:.1f})")
     return 0
