@@ -150,8 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_path = args.model or Settings.from_env(os.environ).model_path
     rejected_path = args.rejected or args.output.with_suffix(".rejected.csv")
 
+    rows = read_rows(args.input)  # a missing file or unknown format fails before the load
     model = load_model(model_path)
-    scores, rejected = score_rows(model, read_rows(args.input))
+    scores, rejected = score_rows(model, rows)
     write_csv(args.output, scores)
     write_csv(rejected_path, rejected)
     for row, reason in rejected.head(SHOW_REJECTED).itertuples(index=False):

@@ -35,10 +35,14 @@ class Service:
 
 
 def _version(settings: Settings) -> dict[str, str]:
+    """dvc.lock's md5 only describes the model if it is the file dvc.lock records."""
     ref = model_from_lock(settings.dvc_lock)
+    recorded = ref is not None and (
+        (settings.dvc_lock.parent / ref.path).resolve() == settings.model_path.resolve()
+    )
     return {
         "model_path": str(settings.model_path),
-        "model_md5": ref.md5 if ref is not None else UNKNOWN,
+        "model_md5": ref.md5 if ref is not None and recorded else UNKNOWN,
         "model_file_md5": file_md5(settings.model_path),
         "git_sha": settings.git_sha,
     }
