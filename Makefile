@@ -44,6 +44,11 @@ format: $(STAMP) ## Format the code (black, ruff --fix)
 bench: $(STAMP) ## Run the benchmarks in bench/ and print their figures
 	$(BIN)/python -m bench
 
+PORT ?= 8000
+.PHONY: serve
+serve: $(STAMP) ## Start the prediction API on PORT (default 8000) with the model of `make repro`
+	PORT=$(PORT) $(BIN)/python -m stages.serve
+
 .PHONY: lock
 lock: ## Re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

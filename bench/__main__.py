@@ -1,4 +1,8 @@
-"""Run every benchmark module in bench/ (or those named on the command line) in turn."""
+"""Run the benchmarks: `python -m bench [name ...] [--options]`; no name runs every module.
+
+Each module bench/<name>.py (not starting with "_") has `main(argv) -> int`; options after
+the names are passed to each.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,23 @@ import sys
 from pathlib import Path
 
 
+def available() -> list[str]:
+    here = str(Path(__file__).parent)
+    return sorted(m.name for m in pkgutil.iter_modules([here]) if not m.name.startswith("_"))
+
+
 def main(argv: list[str]) -> int:
-    names = argv or sorted(
-        m.name
-        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if not m.name.startswith("_")
-    )
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:split] or available(), argv[split:]
+    unknown = [n for n in names if n not in available()]
+    if unknown:
+        sys.stderr.write(f"error: unknown benchmark '{unknown[0]}'; use one of: {available()}\n")
+        return 2
     status = 0
     for name in names:
-        print(f"== bench.{name}", flush=True)
-        status |= importlib.import_module(f"bench.{name}").main() or 0
+        sys.stdout.write(f"== bench.{name}\n")
+        sys.stdout.flush()
+        status |= importlib.import_module(f"bench.{name}").main(options) or 0
     return status
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from stages.lib.cli import UserError, run
 from stages.lib.io import atomic_open, write_json
 from stages.lib.params import load_section
+from stages.lib.pushgateway import record
 from stages.lib.schema import empty_record
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = write_jsonl(args.output, records)
     summary["movies"] = n
     write_json(args.summary, summary)
+    record(rows=n)
     log.info("collect: wrote %s movies from %s to %s", n, params.source, args.output)
     return 0
 

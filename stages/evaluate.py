@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 from stages.lib.cli import run
 from stages.lib.io import write_csv, write_json, write_text
 from stages.lib.model_io import load_model
+from stages.lib.pushgateway import record
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_csv(args.plots / "confusion.csv", result.confusion)
     write_text(args.card, model_card(result.metrics, model, model["train_rows"]))
     write_json(args.metrics, result.metrics)
+    record(rows=result.metrics["rows"], metrics=result.metrics)
     log.info(
         "evaluate: roc_auc=%s pr_auc=%s on %s rows",
         result.metrics["roc_auc"],

@@ -18,6 +18,7 @@ import pandas as pd
 from stages.lib.cli import UserError, run
 from stages.lib.io import write_json, write_parquet
 from stages.lib.params import load_section
+from stages.lib.pushgateway import record
 from stages.lib.schema import FIELDS, missing_fields
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_parquet(args.train, result.train)
     write_parquet(args.test, result.test)
     write_json(args.report, result.report)
+    record(rows=result.report["rows_out"])
     log.info(
         "prepare: %s rows in, %s out (train %s, test %s), dropped %s",
         result.report["rows_in"],

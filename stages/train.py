@@ -18,6 +18,7 @@ from stages.lib.cli import UserError, run
 from stages.lib.features import MovieFeatures
 from stages.lib.model_io import save_model
 from stages.lib.params import load_section
+from stages.lib.pushgateway import record
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model = train(pd.read_parquet(args.train), params)
     save_model(args.model, model)
+    record(rows=model["train_rows"])
     log.info("train: fitted on %s rows, saved %s", model["train_rows"], args.model)
     return 0
 

@@ -260,3 +260,30 @@ def mini_commit(repo: Path, quality: float, message: str, **kw: bool) -> None:
     sh("dvc", "repro", "-q", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-q", "-m", message, cwd=repo)
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real model, trained once per session on fixture records (no dvc repro needed)."""
+    import datetime as dt
+
+    from stages.lib.model_io import save_model
+    from stages.prepare import PrepareParams, prepare
+    from stages.train import TrainParams, train
+
+    split = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+    df = prepare([make_record(i) for i in range(1, 301)], split).train
+    params = TrainParams(
+        seed=7,
+        learning_rate=0.1,
+        max_iter=20,
+        max_leaf_nodes=7,
+        min_samples_leaf=5,
+        l2_regularization=0.0,
+        top_k_categories=5,
+        min_category_count=2,
+        threshold=0.5,
+    )
+    path = tmp_path_factory.mktemp("model") / "model.skops"
+    save_model(path, train(df, params))
+    return path

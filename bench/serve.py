@@ -1,0 +1,252 @@
+"""Benchmark of the prediction service and the batch command, on loopback.
+
+Starts `python -m stages.serve` (one uvicorn worker) on 127.0.0.1, drives single-movie
+POST /predict with 4 and 16 concurrent keep-alive clients (threads with http.client, in
+this process: the load generator shares the machine, as in the targets), and reports p50,
+p99, requests/s, errors and the server's peak RSS; then times `python -m stages.predict`
+on a generated 100,000-row JSONL file. Medians over --runs runs. Uses the model of
+`make repro` (or MODEL_PATH).
+
+    python -m bench serve [--runs 3] [--seconds 10] [--rows 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+MOVIE = {
+    "title": "Bench",
+    "release_date": "2010-06-18",
+    "budget": 40000000,
+    "runtime": 110,
+    "genres": ["Action", "Adventure"],
+    "certification": "PG-13",
+    "distributor": "Universal",
+}
+GENRES = ["Action", "Adventure", "Comedy", "Drama", "Horror", "Western"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server not ready within 60 s")
+
+
+def load(port: int, clients: int, seconds: float) -> dict[str, float]:
+    """Closed loop: each client sends the next request when the previous one answered."""
+    body = json.dumps(MOVIE).encode()
+    headers = {"content-type": "application/json"}
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    stop = time.monotonic() + seconds
+    barrier = threading.Barrier(clients)
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        barrier.wait()
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/predict", body, headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            latencies[i].append(time.perf_counter() - t0)
+            errors[i] += not ok
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    lat = sorted(x for xs in latencies for x in xs)
+    return {
+        "requests": len(lat),
+        "errors": sum(errors),
+        "rps": len(lat) / elapsed,
+        "p50_ms": 1000 * lat[len(lat) // 2],
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+    }
+
+
+def bench_service(runs: int, seconds: float) -> dict[str, Any]:
+    results: dict[str, list[dict[str, float]]] = {"c4": [], "c16": []}
+    rss: list[float] = []
+    for _ in range(runs):
+        port = free_port()
+        server = start_server(port)
+        try:
+            proc = psutil.Process(server.pid)
+            load(port, 4, 2)  # warm-up
+            peak = 0.0
+            for clients in (4, 16):
+                cpu0 = sum(proc.cpu_times()[:2])
+                r = load(port, clients, seconds)
+                # server CPU per request: a figure the neighbours' load does not inflate much
+                r["server_cpu_ms_per_req"] = (
+                    1000 * (sum(proc.cpu_times()[:2]) - cpu0) / r["requests"]
+                )
+                results[f"c{clients}"].append(r)
+                peak = max(peak, proc.memory_info().rss / 2**20)
+            rss.append(peak)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    out: dict[str, Any] = {
+        key: {m: statistics.median(r[m] for r in runs_) for m in runs_[0]}
+        for key, runs_ in results.items()
+    }
+    out["rss_mb"] = statistics.median(rss)
+    return out
+
+
+def bench_batch(runs: int, rows: int) -> dict[str, float]:
+    rng = random.Random(0)
+    walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "movies.jsonl"
+        with open(src, "w") as fh:
+            for i in range(rows):
+                movie = dict(
+                    MOVIE,
+                    title=f"F{i}",
+                    budget=rng.randint(1, 200) * 1_000_000,
+                    release_date=f"{rng.randint(1995, 2012)}-{rng.randint(1, 12):02d}-15",
+                    genres=rng.sample(GENRES, rng.randint(1, 2)),
+                )
+                fh.write(json.dumps(movie) + "\n")
+        cpus = []
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            proc = subprocess.run(  # the real command, start-up included
+                [
+                    sys.executable,
+                    "-m",
+                    "stages.predict",
+                    "--input",
+                    str(src),
+                    "--output",
+                    str(Path(tmp) / "scores.csv"),
+                ],
+                cwd=ROOT,
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            walls.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            assert "rejected 0" in proc.stderr, proc.stderr
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import stages.predict, stages.lib.model_io as m;"
+                "m.load_model('models/model.skops')",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            check=True,
+        )
+        startup = time.perf_counter() - t0
+    wall = statistics.median(walls)
+    return {
+        "cpu_s": statistics.median(cpus),
+        "rows_per_cpu_s": rows / statistics.median(cpus),
+        "rows": rows,
+        "wall_s": wall,
+        "rows_per_s": rows / wall,
+        "startup_s": startup,
+        "rows_per_s_after_startup": rows / max(wall - startup, 1e-9),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    service = bench_service(args.runs, args.seconds)
+    batch = bench_batch(args.runs, args.rows)
+    report = {
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before": load_before,
+        "service": service,
+        "batch": batch,
+    }
+    out = ROOT / "bench" / "results" / "serve.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for c in ("c4", "c16"):
+        s = service[c]
+        print(
+            f"service {c[1:]:>2} clients: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
+            f"{s['rps']:.0f} req/s, {s['errors']:.0f} errors; "
+            f"server CPU {s['server_cpu_ms_per_req']:.1f} ms/request"
+        )
+    print(f"service peak RSS: {service['rss_mb']:.0f} MB")
+    print(
+        f"batch {args.rows} rows: {batch['wall_s']:.2f} s wall = {batch['rows_per_s']:.0f} rows/s; "
+        f"{batch['rows_per_s_after_startup']:.0f} rows/s without the {batch['startup_s']:.2f} s "
+        f"start-up; {batch['rows_per_cpu_s']:.0f} rows per CPU-second"
+    )
+    print(f"(medians of {args.runs} runs; 1-min load average before: {load_before:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""Validate pre-release movie inputs and score them: one code path for the CLI and the API.
+
+Known genres (for the "unknown genre" check) come from the loaded model itself: the fitted
+feature step of the classifier pipeline exposes `genres_`, the genres it was trained on. A
+genre the model never saw would silently score as "no genre", so it is rejected instead. A
+model without such a step skips the check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from stages.lib.schema import FIELDS, POST_RELEASE
+
+DATA_SOURCE = "predict"
+
+
+class Movie(BaseModel):
+    """A film as known before release; post-release fields (revenue, votes…) are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    title: str = Field(min_length=1, max_length=500)
+    release_date: dt.date
+    budget: int = Field(gt=0, le=10_000_000_000, description="production budget in US dollars")
+    runtime: int | None = Field(default=None, gt=0, le=1000, description="minutes")
+    genres: list[str] = Field(default_factory=list, max_length=50)
+    certification: str | None = None
+    distributor: str | None = None
+    production_companies: list[str] = Field(default_factory=list, max_length=200)
+    collection: str | None = None
+    is_sequel: bool | None = None
+    original_language: str | None = None
+    director: str | None = None
+    cast: list[str] = Field(default_factory=list, max_length=1000)
+    keywords: list[str] = Field(default_factory=list, max_length=1000)
+    source_material: str | None = None
+    creative_type: str | None = None
+
+
+MOVIE_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
+MOVIES = TypeAdapter(list[Movie])
+
+
+class Prediction(BaseModel):
+    """One scored film; the same fields as a row of the batch command's output."""
+
+    title: str
+    success_probability: float = Field(description="P(revenue >= k x budget)")
+    predicted_revenue: float = Field(description="predicted worldwide revenue, US dollars")
+    success: bool = Field(description="success_probability >= the model's decision threshold")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an input was refused: where (path inside the record) and why."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
+
+    def describe(self) -> str:
+        where = ".".join(str(p) for p in self.loc) or "record"
+        return f"{where}: {self.msg}"
+
+
+def problems_from(error: ValidationError) -> list[Problem]:
+    """Pydantic errors in our words: an extra field says why it is not accepted."""
+    out = []
+    for err in error.errors(include_url=False):
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            name = str(loc[-1]) if loc else "?"
+            kind = "a post-release field" if name in POST_RELEASE else "not a pre-release field"
+            msg = f"'{name}' is {kind}; remove it (accepted: {', '.join(MOVIE_FIELDS)})"
+        out.append(Problem(loc, msg, err["type"]))
+    return out
+
+
+def known_genres(model: Mapping[str, Any]) -> frozenset[str] | None:
+    """The genres the model was trained on, from its fitted feature step; None if it has none."""
+    for _, step in getattr(model["classifier"], "steps", []):
+        genres = getattr(step, "genres_", None)
+        if genres is not None:
+            return frozenset(genres)
+    return None
+
+
+def genre_problems(movie: Movie, known: frozenset[str] | None) -> list[Problem]:
+    if known is None:
+        return []
+    return [
+        Problem(
+            ("genres", i),
+            f"unknown genre {g!r}; use one of: {', '.join(sorted(known))}",
+            "unknown_genre",
+        )
+        for i, g in enumerate(movie.genres)
+        if g not in known
+    ]
+
+
+def validate(
+    raw: Any, known: frozenset[str] | None, *, json_text: bool = False
+) -> tuple[Movie | None, list[Problem]]:
+    """One raw mapping (or JSON text, parsed by pydantic) -> (Movie, []) or (None, problems)."""
+    if not json_text and not isinstance(raw, Mapping):
+        return None, [Problem((), "expected a JSON object with the movie's fields", "type")]
+    try:
+        movie = Movie.model_validate_json(raw) if json_text else Movie.model_validate(raw)
+    except ValidationError as exc:
+        return None, problems_from(exc)
+    problems = genre_problems(movie, known)
+    return (None, problems) if problems else (movie, [])
+
+
+def to_frame(movies: Sequence[Movie]) -> pd.DataFrame:
+    """Normalized records (every schema field, post-release ones None), column by column."""
+    n = len(movies)
+    cols: dict[str, list[Any]] = {}
+    for name, (kind, _) in FIELDS.items():
+        if name in MOVIE_FIELDS:
+            values = [getattr(m, name) for m in movies]
+            if kind == "date":
+                values = [v.isoformat() if v is not None else None for v in values]
+            elif kind == "list":
+                values = [list(v) for v in values]
+            cols[name] = values
+        elif kind == "list":
+            cols[name] = [[] for _ in range(n)]
+        else:
+            cols[name] = [None] * n
+    cols["id"] = list(range(1, n + 1))
+    cols["data_source"] = [DATA_SOURCE] * n
+    cols["original_title"] = cols["title"]
+    return pd.DataFrame(cols, columns=list(FIELDS))
+
+
+@dataclass(frozen=True)
+class Scores:
+    success_probability: np.ndarray
+    predicted_revenue: np.ndarray
+    success: np.ndarray
+
+
+def score(model: Mapping[str, Any], frame: pd.DataFrame) -> Scores:
+    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold."""
+    proba = np.asarray(model["classifier"].predict_proba(frame)[:, 1], dtype=float)
+    revenue = np.expm1(np.asarray(model["regressor"].predict(frame), dtype=float))
+    return Scores(proba, np.maximum(revenue, 0.0), proba >= float(model["threshold"]))
+
+
+def predictions(movies: Sequence[Movie], scores: Scores) -> list[Prediction]:
+    return [
+        Prediction(
+            title=m.title,
+            success_probability=round(float(p), 6),
+            predicted_revenue=round(float(r), 2),
+            success=bool(s),
+        )
+        for m, p, r, s in zip(
+            movies,
+            scores.success_probability,
+            scores.predicted_revenue,
+            scores.success,
+            strict=True,
+        )
+    ]
+
+
+def score_movies(model: Mapping[str, Any], movies: Iterable[Movie]) -> list[Prediction]:
+    """Score already validated movies (one call to each head for the whole list)."""
+    movies = list(movies)
+    if not movies:
+        return []
+    return predictions(movies, score(model, to_frame(movies)))

@@ -1,0 +1,53 @@
+"""Command `serve`: run the prediction API (FastAPI on uvicorn) with the pipeline's model.
+
+Settings come from the environment (see stages/api/settings.py and the README): MODEL_PATH
+(default: the train stage's output in dvc.lock), HOST, PORT (8000), MAX_ITEMS, GIT_SHA…
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+
+import uvicorn
+
+from stages.api.app import create_app
+from stages.api.settings import Settings
+from stages.lib.cli import UserError, run
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", help="overrides HOST")
+    parser.add_argument("--port", type=int, help="overrides PORT")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    if args.host:
+        env["HOST"] = args.host
+    if args.port:
+        env["PORT"] = str(args.port)
+    settings = Settings.from_env(env)
+    if not settings.model_path.is_file():
+        raise UserError(
+            f"{settings.model_path}: model not found; run 'make repro' (or 'dvc pull') "
+            "or set MODEL_PATH"
+        )
+    app = create_app(settings)
+    # One process, one event loop: the model runs in one worker thread fed by the batcher.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main, push_metrics=False))
