@@ -232,6 +232,7 @@ class FakeTmdb:
         self.log: list[tuple[float, str, dict[str, str]]] = []
         self.versions: dict[int, int] = {}
         self.changes: list[tuple[str, int]] = []
+        self.sent_429 = 0
         films = list(films)
         if busy_day is not None:  # a synthetic day with more films than one query can page
             day, count = busy_day
@@ -434,6 +435,8 @@ class FakeTmdb:
                 if kind == "details" and int(path.rsplit("/", 1)[1]) in f.always_malformed:
                     fault = "malformed"
                 if fault == "429":
+                    with fake.lock:
+                        fake.sent_429 += 1
                     body = {
                         "status_code": 25,
                         "status_message": "Your request count is over the allowed limit.",
