@@ -114,7 +114,7 @@ def test_every_movie_in_range_exactly_once_despite_faults(tmp_path: Path, tmdb: 
     tmdb.faults.always_malformed.add(bad)
     f = tmdb.faults
     f.kinds = ("details", "discover", "changes")
-    f.burst_429 = 3
+    f.burst_429 = 2
     f.p_429, f.p_500, f.p_malformed, f.p_truncated, f.p_slow = 0.02, 0.03, 0.02, 0.02, 0.01
     f.slow_s, f.retry_after = 1.0, "0.2"
     proc = run(tmp_path, tmdb, timeout_s=0.5)
