@@ -6,6 +6,7 @@ what was fetched so a rerun (or a run resumed after a kill) only asks for what i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -13,7 +14,7 @@ import math
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,9 +36,8 @@ TOP_CAST = 5
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0
 RETRY_AFTER_CAP_S = 60.0
-# Send times are logged just before the request leaves; a small margin on the window absorbs
-# the scheduling jitter between that moment and the server's own clock.
-WINDOW_MARGIN_S = 0.03
+# A slot ends 1 s after the answer (see RateLimiter); the margin only covers clock rounding.
+WINDOW_MARGIN_S = 0.005
 # Theatrical, limited, premiere first: the rating a film was released with.
 _CERT_TYPE_ORDER = (3, 2, 1, 4, 5, 6)
 
@@ -104,8 +104,12 @@ class RedactingFilter(logging.Filter):
 
 
 class RateLimiter:
-    """Sliding log of send times: never more than `rate` requests in any 1-second window.
+    """At most `rate` requests in any 1-second window, as the *server* sees them.
 
+    A sliding log of request slots. A slot counts from the moment the request may be sent
+    until one second after its answer came back (while in flight it always counts). The
+    server receives each request between those two moments, so whatever the network or
+    scheduling jitter, any N + 1 requests the server sees lie more than 1 s apart.
     Thread-safe; `pause(s)` blocks every caller (used when the server answers 429).
     """
 
@@ -114,7 +118,6 @@ class RateLimiter:
         rate: float,
         margin_s: float = WINDOW_MARGIN_S,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -122,28 +125,43 @@ class RateLimiter:
         # Below 1 request/s, one request per 1/rate seconds.
         self.window_s = max(1.0, self.max_in_window / rate) + margin_s
         self._clock = clock
-        self._sleep = sleep
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
+        self._ends: dict[int, float] = {}  # slot -> answer time + window (inf while in flight)
+        self._next = 0
+        self._cond = threading.Condition()
         self._paused_until = 0.0
 
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
+    def acquire(self) -> int:
+        """Block until a slot is free; return it (give it back with release())."""
+        with self._cond:
+            while True:
                 now = self._clock()
                 if now < self._paused_until:
-                    wait = self._paused_until - now
-                else:
-                    while self._sent and self._sent[0] <= now - self.window_s:
-                        self._sent.popleft()
-                    if len(self._sent) < self.max_in_window:
-                        self._sent.append(now)
-                        return
-                    wait = self._sent[0] + self.window_s - now
-            self._sleep(max(wait, 0.001))
+                    self._cond.wait(self._paused_until - now)
+                    continue
+                for slot in [k for k, end in self._ends.items() if end <= now]:
+                    del self._ends[slot]
+                if len(self._ends) < self.max_in_window:
+                    self._next += 1
+                    self._ends[self._next] = math.inf
+                    return self._next
+                soonest = min(self._ends.values())
+                self._cond.wait(None if soonest == math.inf else max(soonest - now, 0.0005))
+
+    def release(self, slot: int) -> None:
+        with self._cond:
+            self._ends[slot] = self._clock() + self.window_s
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        token = self.acquire()
+        try:
+            yield
+        finally:
+            self.release(token)
 
     def pause(self, seconds: float) -> None:
-        with self._lock:
+        with self._cond:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
@@ -218,12 +236,12 @@ class TmdbClient:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.stats.add("retries")
-            self.limiter.acquire()
             self.stats.add("requests")
             self.stats.add(f"requests_{kind}")
             try:
-                resp = self.session.get(url, params=query, timeout=self.timeout_s)
-                body = resp.content  # read here so a truncated body fails inside the try
+                with self.limiter.slot():
+                    resp = self.session.get(url, params=query, timeout=self.timeout_s)
+                    body = resp.content  # read here so a truncated body fails inside the try
             except requests.Timeout:
                 reason = "timeout"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:

@@ -148,23 +148,23 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-def test_limiter_sliding_window_with_a_fake_clock() -> None:
+def test_limiter_counts_a_slot_until_one_second_after_the_answer() -> None:
     now = [0.0]
-
-    def sleep(s: float) -> None:
-        now[0] += s
-
-    lim = RateLimiter(40, clock=lambda: now[0], sleep=sleep)
-    sent = []
-    for _ in range(400):
-        lim.acquire()
-        sent.append(now[0])
-    assert max_in_window(sent) == 40
-    assert sent[-1] < 10 * 1.05  # 400 at 40/s: about 10 s, no slower than the margin
-    lim.pause(5.0)
-    t0 = now[0]
-    lim.acquire()
-    assert now[0] >= t0 + 5.0
+    lim = RateLimiter(3, margin_s=0.0, clock=lambda: now[0])
+    slots = [lim.acquire() for _ in range(3)]
+    got: list[float] = []
+    waiter = threading.Thread(target=lambda: (lim.acquire(), got.append(now[0])))
+    waiter.start()
+    now[0] = 5.0  # all three still in flight: however late, the fourth must wait
+    time.sleep(0.05)
+    assert got == []
+    lim.release(slots[0])  # answered at 5.0: its slot frees at 6.0
+    time.sleep(0.05)
+    assert got == []
+    now[0] = 6.0
+    lim.release(slots[1])  # wakes the waiter, which now finds slot 0 expired
+    waiter.join(2)
+    assert got == [6.0]
 
 
 def test_limiter_holds_across_threads() -> None:
@@ -174,9 +174,10 @@ def test_limiter_holds_across_threads() -> None:
 
     def work() -> None:
         for _ in range(6):
-            lim.acquire()
-            with lock:
-                sent.append(time.monotonic())
+            with lim.slot():
+                with lock:
+                    sent.append(time.monotonic())
+                time.sleep(0.01)  # the request itself
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
@@ -186,6 +187,11 @@ def test_limiter_holds_across_threads() -> None:
     assert len(sent) == 24
     assert max_in_window(sent) <= 10
     assert sent[-1] - min(sent) >= 2.0  # 24 at 10/s cannot finish in under 2 s
+    assert sent[-1] - min(sent) < 3.0  # and it is not needlessly slow
+    lim.pause(0.5)
+    t0 = time.monotonic()
+    with lim.slot():
+        assert time.monotonic() - t0 >= 0.45
 
 
 @pytest.fixture
