@@ -7,8 +7,12 @@ labels and analysis.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+# A numbered or "Part N" title is the only sequel signal every source carries.
+_SEQUEL_RE = re.compile(r"(?:\s|^)(?:[2-9]|II|III|IV|V|VI|Part\s+\w+)(?::|\s*$)", re.IGNORECASE)
 
 # name -> (kind, nullable). kind: int, float, str, bool, date (YYYY-MM-DD string), list (of str)
 FIELDS: dict[str, tuple[str, bool]] = {
@@ -67,3 +71,7 @@ def empty_record(record_id: int, data_source: str, title: str) -> dict[str, Any]
 
 def missing_fields(record: Mapping[str, Any]) -> list[str]:
     return [f for f in FIELDS if f not in record]
+
+
+def is_sequel_title(title: Any) -> bool:
+    return isinstance(title, str) and bool(_SEQUEL_RE.search(title))
