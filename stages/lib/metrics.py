@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 DIGITS = 6
@@ -53,7 +54,7 @@ def bootstrap_auc_ci(
         idx = rng.integers(0, n, n)
         y = y_true[idx]
         if 0 < y.sum() < n:
-            aucs.append(skm.roc_auc_score(y, proba[idx]))
+            aucs.append(rank_auc(y, proba[idx]))
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(aucs, [tail, 100 - tail])
     return {"lo": r(lo), "hi": r(hi)}
@@ -68,3 +69,12 @@ def mean_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
         elif key not in {"rows", "threshold"}:
             out[key] = r(np.mean([row[key] for row in rows]))
     return out
+
+
+def rank_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC from average ranks (Mann-Whitney U); equal to sklearn's, without its overhead."""
+    pos = y_true == 1
+    n1 = int(pos.sum())
+    n0 = len(y_true) - n1
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
