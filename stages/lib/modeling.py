@@ -241,11 +241,14 @@ def thresholds_from(oot: pd.DataFrame) -> dict[str, float]:
 def threshold_years(df: pd.DataFrame, params: TrainParams) -> list[int]:
     """The last `threshold_years` calendar years of `df` (each predicted from earlier years)."""
     years = sorted(set(year_of(df).tolist()))
-    return years[-params.threshold_years :] if len(years) > params.threshold_years else []
+    k = params.threshold_years
+    return years[-k:] if 0 < k < len(years) else []
 
 
 def train(df: pd.DataFrame, params: TrainParams) -> dict[str, Any]:
     """Fit on the train split; return the artefact that evaluate, backtest and predict load."""
+    if df["success"].nunique() < 2:
+        raise UserError("train: the train split has a single class; widen the data range")
     years = threshold_years(df, params)
     if years:
         oot = expanding_window(df, years, params, regress=False)
