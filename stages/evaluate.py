@@ -78,9 +78,7 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFram
     return pd.DataFrame({"predicted": predicted, "observed": observed}).round(DIGITS)
 
 
-def importance(
-    model: dict[str, Any], test: pd.DataFrame, params: EvaluateParams
-) -> pd.DataFrame:
+def importance(model: dict[str, Any], test: pd.DataFrame, params: EvaluateParams) -> pd.DataFrame:
     """Permutation importance (drop in holdout ROC AUC) of each model feature."""
     clf = model["classifier"]
     X = clf.named_steps["features"].transform(test)
@@ -299,9 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_csv(args.plots / f"{name}.csv", frame)
     write_pngs(args.plots, frames, result.metrics)
     top = frames["importance"].head(params.top_features)
-    write_text(
-        args.card, model_card(result.metrics, model, read_json(args.validation), top)
-    )
+    write_text(args.card, model_card(result.metrics, model, read_json(args.validation), top))
     write_json(args.metrics, result.metrics)
     log.info(
         "evaluate: roc_auc=%s %s rmsle=%s on %s rows; params %s",

@@ -131,7 +131,11 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             log_roi = np.log1p(np.where(revenue > 0, revenue, np.nan)) - log_budget
             ok &= np.isfinite(log_roi)
         rows = np.flatnonzero(ok)[np.argsort(days[ok], kind="stable")]
-        self.history_ = {"day": days[rows], "log_budget": log_budget[rows], "log_roi": log_roi[rows]}
+        self.history_ = {
+            "day": days[rows],
+            "log_budget": log_budget[rows],
+            "log_roi": log_roi[rows],
+        }
         for kind in TRACK_KEYS:
             keys = _keys(X, kind)
             self.history_[kind] = [keys[i] for i in rows]
@@ -213,7 +217,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         ends = np.minimum(days, hist_days[-1] + 1)
         out = np.full(len(days), np.nan)
         cache: dict[int, float] = {}
-        window = int(round(365.25 * self.budget_years))
+        window = round(365.25 * self.budget_years)
         for i, end in enumerate(ends):
             end = int(end)
             if end not in cache:
