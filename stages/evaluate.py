@@ -1,26 +1,43 @@
-"""DVC stage `evaluate`: score the chronological test split; write metrics, plots, model card."""
+"""DVC stage `evaluate`: score the chronological holdout against the baselines; write metrics,
+plot data (CSV for `dvc plots`, PNG for reports) and the model card."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
 
-from stages.lib.cli import run
+from stages.lib.cli import UserError, run
 from stages.lib.io import write_csv, write_json, write_text
+from stages.lib.metrics import DIGITS, bootstrap_auc_ci, classification_metrics, r, rmsle
 from stages.lib.model_io import load_model
+from stages.lib.modeling import single_thread
+from stages.lib.params import load_section
+from stages.lib.plots import write_pngs
 from stages.lib.pushgateway import record
+
+__all__ = ["Evaluation", "evaluate", "main", "rmsle"]
 
 log = logging.getLogger(__name__)
 
-DIGITS = 6
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    seed: int
+    bootstrap_rounds: int  # resamples for the holdout ROC AUC interval
+    permutation_repeats: int  # shuffles per feature for permutation importance
+    calibration_bins: int
+    top_features: int  # listed in the model card
 
 
 @dataclass(frozen=True)
@@ -31,30 +48,10 @@ class Evaluation:
     confusion: pd.DataFrame
 
 
-def _r(x: float) -> float:
-    return round(float(x), DIGITS)
-
-
-def rmsle(revenue: np.ndarray, predicted_log1p: np.ndarray) -> float:
-    """Root mean squared error of log(1 + revenue), the TMDB box-office challenge metric."""
-    return float(np.sqrt(np.mean((np.log1p(revenue) - predicted_log1p) ** 2)))
-
-
 def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> Evaluation:
+    """Metrics and curve data of P(success) on the test period."""
     pred = (proba >= threshold).astype(int)
-    metrics = {
-        "roc_auc": _r(skm.roc_auc_score(y_true, proba)),
-        "pr_auc": _r(skm.average_precision_score(y_true, proba)),
-        "log_loss": _r(skm.log_loss(y_true, proba, labels=[0, 1])),
-        "brier": _r(skm.brier_score_loss(y_true, proba)),
-        "accuracy": _r(skm.accuracy_score(y_true, pred)),
-        "f1": _r(skm.f1_score(y_true, pred, zero_division=0)),
-        "precision": _r(skm.precision_score(y_true, pred, zero_division=0)),
-        "recall": _r(skm.recall_score(y_true, pred, zero_division=0)),
-        "threshold": _r(threshold),
-        "rows": len(y_true),
-        "base_rate": _r(np.mean(y_true)),
-    }
+    metrics = classification_metrics(y_true, proba, threshold)
     fpr, tpr, roc_thr = skm.roc_curve(y_true, proba, drop_intermediate=True)
     # roc_curve starts at threshold +inf, which vega cannot parse: clip it to 1.
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thr, 1.0)})
@@ -76,19 +73,154 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> Evaluat
     )
 
 
-def model_card(m: dict[str, Any], model: dict[str, Any], train_rows: int) -> str:
+def calibration(y_true: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFrame:
+    """Reliability curve: observed success rate per quantile bin of predicted probability."""
+    observed, predicted = calibration_curve(y_true, proba, n_bins=bins, strategy="quantile")
+    return pd.DataFrame({"predicted": predicted, "observed": observed}).round(DIGITS)
+
+
+def importance(model: dict[str, Any], test: pd.DataFrame, params: EvaluateParams) -> pd.DataFrame:
+    """Permutation importance (drop in holdout ROC AUC) of each model feature."""
+    clf = model["classifier"]
+    X = clf.named_steps["features"].transform(test)
+    res = permutation_importance(
+        clf.named_steps["model"],
+        X,
+        test["success"].to_numpy(),
+        scoring="roc_auc",
+        n_repeats=params.permutation_repeats,
+        random_state=params.seed,
+    )
+    frame = pd.DataFrame(
+        {
+            "feature": list(X.columns),
+            "importance": res.importances_mean,
+            "std": res.importances_std,
+        }
+    ).round(DIGITS)
+    return frame.sort_values(["importance", "feature"], ascending=[False, True]).reset_index(
+        drop=True
+    )
+
+
+def baselines(model: dict[str, Any], test: pd.DataFrame) -> dict[str, Any]:
+    """The baselines fitted by train on the same train split, scored on the same holdout."""
+    base = model["baselines"]
+    y = test["success"].to_numpy()
+    majority = base["majority"].predict_proba(test[["budget"]])[:, 1]
+    logreg = base["logreg_budget"].predict_proba(test)[:, 1]
+    return {
+        "baseline_majority": classification_metrics(y, majority, base["majority_threshold"]),
+        "baseline_logreg_budget": classification_metrics(
+            y, logreg, base["logreg_budget_threshold"]
+        ),
+        "baseline_linear_budget": {
+            "rmsle": r(rmsle(test["revenue"].to_numpy(float), base["linear_budget"].predict(test)))
+        },
+    }
+
+
+def backtest_frame(backtest: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for year, m in sorted(backtest["by_year"].items()):
+        rows.append(
+            {
+                "year": int(year),
+                "roc_auc": m["roc_auc"],
+                "baseline_logreg_budget_roc_auc": m["baseline_logreg_budget"]["roc_auc"],
+                "baseline_majority_roc_auc": m["baseline_majority"]["roc_auc"],
+                "rmsle": m["rmsle"],
+                "baseline_linear_budget_rmsle": m["baseline_linear_budget"]["rmsle"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _table(rows: dict[str, dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    lines = ["| | " + " | ".join(keys) + " |", "| --- |" + " --- |" * len(keys)]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(str(m.get(k, "")) for k in keys) + " |")
+    return lines
+
+
+def model_card(
+    m: dict[str, Any],
+    model: dict[str, Any],
+    validation: dict[str, Any],
+    top: pd.DataFrame,
+) -> str:
+    """The model card (markdown): data, label, params, metrics with intervals, baselines."""
+    keys = ["roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall", "accuracy"]
+    ci = m["roc_auc_ci95"]
+    label = validation.get("label", {})
+    bt = m["backtest"]
+    years = sorted(bt["by_year"])
+    holdout = {
+        "model": m,
+        "baseline: logistic regression on log budget": m["baseline_logreg_budget"],
+        "baseline: majority class": m["baseline_majority"],
+    }
+    backtest_rows = {
+        "model (mean)": bt["mean"],
+        "baseline: logistic regression on log budget (mean)": bt["mean"]["baseline_logreg_budget"],
+        "baseline: majority class (mean)": bt["mean"]["baseline_majority"],
+        **{y: bt["by_year"][y] for y in years},
+    }
     lines = [
         "# Model card: movie commercial success",
         "",
-        "Predicts whether a film's worldwide revenue reaches the ROI threshold times its budget,",
-        "from information known before release. Generated by the `evaluate` stage.",
+        "Generated by the `evaluate` stage; every number below comes from this pipeline run.",
         "",
-        f"- Train rows: {train_rows}; test rows: {m['rows']}; test base rate: {m['base_rate']}",
-        f"- Decision threshold: {m['threshold']}",
+        "## Intended use",
         "",
-        "| metric | value |",
-        "| --- | --- |",
-        *[f"| {k} | {v} |" for k, v in m.items() if k not in {"rows", "threshold"}],
+        "Estimate, before release, the probability that a film is a commercial success and its",
+        "worldwide revenue, as one input to green-light and marketing discussions about a slate",
+        "of films. Features use only information known before release (budget, date,",
+        "certification, genre, distributor, director's and company's track record on *earlier*",
+        "films); no revenue, votes, ratings or popularity.",
+        "",
+        "## Data",
+        "",
+        f"- Rows: {validation['rows_in']} collected, {validation['rows_out']} after cleaning "
+        f"(dropped: {validation['dropped']}; fixed: {validation['fixed']})",
+        f"- Train: {validation['train']['rows']} films released "
+        f"{validation['train']['first_release']} to {validation['train']['last_release']}, "
+        f"base rate {validation['train']['base_rate']}",
+        f"- Test (chronological holdout): {validation['test']['rows']} films released "
+        f"{validation['test']['first_release']} to {validation['test']['last_release']}, "
+        f"base rate {validation['test']['base_rate']}",
+        f"- Snapshot: data as of {label.get('snapshot_date', 'unknown')}",
+        "",
+        "## Label",
+        "",
+        f"`success = worldwide revenue ≥ {label.get('roi_threshold', '?')} × budget` "
+        f"(ROI ≥ {label.get('roi_threshold', '?')}); base rate on the holdout {m['base_rate']}.",
+        "A second head predicts log(1 + worldwide revenue), scored by RMSLE.",
+        "",
+        "## Holdout metrics",
+        "",
+        f"ROC AUC {m['roc_auc']} (bootstrap 95 % interval {ci['lo']} to {ci['hi']}, "
+        f"{m['rows']} films); RMSLE {m['rmsle']} vs {m['baseline_linear_budget']['rmsle']} "
+        "for a linear regression on log budget.",
+        f"Decision threshold {m['threshold']}, chosen to maximise F1 on out-of-time "
+        f"predictions for the train years {model.get('threshold_years', [])} (never on test).",
+        "",
+        *_table(holdout, keys),
+        "",
+        "## Backtest (expanding window by release year)",
+        "",
+        "Each year is predicted by a model fitted on all earlier films.",
+        "",
+        *_table(backtest_rows, [*keys, "rmsle"]),
+        "",
+        f"Mean RMSLE: model {bt['mean']['rmsle']}, linear log-budget baseline "
+        f"{bt['mean']['baseline_linear_budget']['rmsle']}.",
+        "",
+        "## Top features (permutation importance, drop in holdout ROC AUC)",
+        "",
+        "| feature | importance | std |",
+        "| --- | --- | --- |",
+        *[f"| {f} | {i} | {s} |" for f, i, s in top.itertuples(index=False, name=None)],
         "",
         "## Params",
         "",
@@ -96,40 +228,90 @@ def model_card(m: dict[str, Any], model: dict[str, Any], train_rows: int) -> str
         "",
         "## Limitations",
         "",
-        "Trained on a small public sample with known errors; the test period is later than the",
-        "train period, as in use. Not for decisions about individual films on its own.",
+        "- A small public sample (vega-datasets) with known errors; one genre per film, no",
+        "  cast, keywords or language; the sequel flag is a title heuristic.",
+        "- Runtime is left out: in the sample whether it is known depends on a film's later",
+        "  fame (films without runtime flop far more often), a post-release artefact.",
+        "- Other fields are missing more often for films that later flopped (e.g. creative",
+        "  type, certification); the model may partly learn the sample's record-keeping.",
+        "- The track record is frozen at the end of the training data: for later films it",
+        "  misses the directors' and companies' most recent releases.",
+        "- Probabilities are not recalibrated; see the calibration plot before reading them",
+        "  as frequencies.",
+        "- Signal is weak (ROC AUC well below 0.8); use for ranking a slate, not for",
+        "  decisions about an individual film on its own.",
         "",
     ]
     return "\n".join(lines)
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg}); re-run dvc repro") from None
+
+
+def run_evaluation(
+    model: dict[str, Any],
+    test: pd.DataFrame,
+    backtest: dict[str, Any],
+    params: EvaluateParams,
+) -> tuple[Evaluation, dict[str, pd.DataFrame]]:
+    """All holdout numbers and plot frames; pure apart from fitting nothing."""
+    y = test["success"].to_numpy()
+    proba = model["classifier"].predict_proba(test)[:, 1]
+    result = evaluate(y, proba, model["threshold"])
+    m = result.metrics
+    m["roc_auc_ci95"] = bootstrap_auc_ci(y, proba, params.bootstrap_rounds, params.seed)
+    m["rmsle"] = r(rmsle(test["revenue"].to_numpy(float), model["regressor"].predict(test)))
+    m["train_rows"] = model["train_rows"]
+    m.update(baselines(model, test))
+    m["backtest"] = backtest
+    frames = {
+        "roc": result.roc,
+        "pr": result.pr,
+        "confusion": result.confusion,
+        "calibration": calibration(y, proba, params.calibration_bins),
+        "importance": importance(model, test, params),
+        "backtest": backtest_frame(backtest),
+    }
+    return result, frames
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--backtest", type=Path, required=True, help="backtest stage output")
+    parser.add_argument("--validation", type=Path, required=True, help="prepare's report")
     parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--plots", type=Path, required=True, help="folder for plot data")
+    parser.add_argument("--plots", type=Path, required=True, help="folder for plot data + PNG")
     parser.add_argument("--card", type=Path, required=True)
     args = parser.parse_args(argv)
+    params = load_section(EvaluateParams, "evaluate", args.params)
 
     model = load_model(args.model)
     test = pd.read_parquet(args.test)
-    proba = model["classifier"].predict_proba(test)[:, 1]
-    result = evaluate(test["success"].to_numpy(), proba, model["threshold"])
-    predicted = model["regressor"].predict(test)
-    result.metrics["rmsle"] = _r(rmsle(test["revenue"].to_numpy(float), predicted))
-
-    write_csv(args.plots / "roc.csv", result.roc)
-    write_csv(args.plots / "pr.csv", result.pr)
-    write_csv(args.plots / "confusion.csv", result.confusion)
-    write_text(args.card, model_card(result.metrics, model, model["train_rows"]))
+    with single_thread():
+        result, frames = run_evaluation(model, test, read_json(args.backtest), params)
+    for name, frame in frames.items():
+        write_csv(args.plots / f"{name}.csv", frame)
+    write_pngs(args.plots, frames, result.metrics)
+    top = frames["importance"].head(params.top_features)
+    write_text(args.card, model_card(result.metrics, model, read_json(args.validation), top))
     write_json(args.metrics, result.metrics)
     record(rows=result.metrics["rows"], metrics=result.metrics)
     log.info(
-        "evaluate: roc_auc=%s pr_auc=%s on %s rows",
+        "evaluate: roc_auc=%s %s rmsle=%s on %s rows; params %s",
         result.metrics["roc_auc"],
-        result.metrics["pr_auc"],
+        result.metrics["roc_auc_ci95"],
+        result.metrics["rmsle"],
         result.metrics["rows"],
+        asdict(params),
     )
     return 0
 

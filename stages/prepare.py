@@ -183,6 +183,12 @@ def prepare(records: Sequence[dict[str, Any]], params: PrepareParams) -> Prepare
         "train": _split_summary(train),
         "test": _split_summary(test),
         "passed": True,
+        "label": {
+            "definition": "revenue >= roi_threshold * budget",
+            "roi_threshold": params.roi_threshold,
+            "test_start_date": params.test_start_date.isoformat(),
+            "snapshot_date": params.snapshot_date.isoformat(),
+        },
     }
     return Prepared(train=train, test=test, report=report)
 

@@ -282,7 +282,10 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         l2_regularization=0.0,
         top_k_categories=5,
         min_category_count=2,
-        threshold=0.5,
+        prior_strength=5.0,
+        budget_years=3,
+        use_runtime=False,
+        threshold_years=2,
     )
     path = tmp_path_factory.mktemp("model") / "model.skops"
     save_model(path, train(df, params))

@@ -17,8 +17,14 @@ OUTPUTS = (
     "data/prepared/test.parquet",
     "data/prepared/validation.json",
     "models/model.skops",
+    "models/backtest.json",
     "models/metrics.json",
     "models/plots/roc.csv",
+    "models/plots/calibration.csv",
+    "models/plots/importance.csv",
+    "models/plots/backtest.csv",
+    "models/plots/roc.png",
+    "models/plots/backtest.png",
     "models/model_card.md",
 )
 
@@ -36,6 +42,10 @@ def test_repro_is_deterministic_and_metrics_are_readable(project_repo: Path) -> 
     (workspace,) = metrics.values()  # one revision: the workspace
     values = workspace["data"]["models/metrics.json"]["data"]
     assert {"roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "rows"} <= set(values)
+    assert {"rmsle", "roc_auc_ci95", "baseline_majority", "baseline_logreg_budget"} <= set(values)
+    assert {"mean", "by_year"} <= set(values["backtest"])
+    plots = json.loads(sh("dvc", "plots", "show", "--json", cwd=project_repo).stdout)
+    assert "Backtest ROC AUC by year" in json.dumps(plots)
     assert sh("dvc", "status", "--json", cwd=project_repo).stdout.strip() == "{}"
 
 

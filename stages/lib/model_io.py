@@ -17,6 +17,7 @@ from stages.lib.io import atomic_path
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         "stages.lib.features.MovieFeatures",
+        "stages.lib.features.LogBudget",
         "sklearn._loss.link.Interval",
         "sklearn._loss.link.LogitLink",
         "sklearn._loss.link.IdentityLink",

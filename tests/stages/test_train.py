@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 
 from stages.lib.cli import UserError
 from stages.lib.model_io import load_model, save_model
+from stages.lib.modeling import choose_threshold, expanding_window, thresholds_from
+from stages.lib.schema import POST_RELEASE
 from stages.prepare import PrepareParams, prepare
 from stages.train import TrainParams, train
 
@@ -23,20 +26,31 @@ PARAMS = TrainParams(
     l2_regularization=0.0,
     top_k_categories=5,
     min_category_count=2,
-    threshold=0.5,
+    prior_strength=5.0,
+    budget_years=3,
+    use_runtime=False,
+    threshold_years=3,
 )
+SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
 
 
 @pytest.fixture
 def train_df(records: Callable[..., list[dict[str, Any]]]) -> pd.DataFrame:
-    split = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
-    return prepare(records(), split).train
+    return prepare(records(), SPLIT).train
 
 
 def test_same_seed_gives_same_probabilities(train_df: pd.DataFrame) -> None:
     a = train(train_df, PARAMS)["classifier"].predict_proba(train_df)
     b = train(train_df, PARAMS)["classifier"].predict_proba(train_df)
     np.testing.assert_array_equal(a, b)
+
+
+def test_artefact_keeps_the_serving_keys_and_adds_baselines(train_df: pd.DataFrame) -> None:
+    model = train(train_df, PARAMS)
+    assert {"classifier", "regressor", "threshold", "params", "train_rows"} <= set(model)
+    assert model["train_rows"] == len(train_df)
+    assert model["params"]["max_iter"] == 20
+    assert {"majority", "logreg_budget", "linear_budget"} <= set(model["baselines"])
 
 
 def test_model_round_trips_through_skops(tmp_path: Path, train_df: pd.DataFrame) -> None:
@@ -46,7 +60,47 @@ def test_model_round_trips_through_skops(tmp_path: Path, train_df: pd.DataFrame)
     np.testing.assert_array_equal(
         loaded["classifier"].predict_proba(train_df), model["classifier"].predict_proba(train_df)
     )
-    assert loaded["threshold"] == 0.5
+    np.testing.assert_array_equal(
+        loaded["baselines"]["logreg_budget"].predict_proba(train_df),
+        model["baselines"]["logreg_budget"].predict_proba(train_df),
+    )
+    assert loaded["threshold"] == model["threshold"]
+
+
+def test_serving_records_without_post_release_values_are_scored(train_df: pd.DataFrame) -> None:
+    model = train(train_df, PARAMS)
+    serving = train_df.assign(**dict.fromkeys(POST_RELEASE)).drop(columns=["success"])
+    np.testing.assert_array_equal(
+        model["classifier"].predict_proba(serving), model["classifier"].predict_proba(train_df)
+    )
+    assert np.isfinite(model["regressor"].predict(serving)).all()
+
+
+def test_threshold_is_chosen_on_out_of_time_train_years_only(train_df: pd.DataFrame) -> None:
+    model = train(train_df, PARAMS)
+    years = sorted(set(train_df["release_date"].dt.year))
+    assert model["threshold_years"] == years[-3:]
+    oot = expanding_window(train_df, years[-3:], PARAMS, regress=False)
+    assert set(oot["year"]) == set(years[-3:])
+    assert model["threshold"] == thresholds_from(oot)["model"]
+    assert model["baselines"]["logreg_budget_threshold"] == thresholds_from(oot)["logreg_budget"]
+
+
+def test_choose_threshold_maximises_f1() -> None:
+    y = np.array([0, 0, 1, 0, 1, 1])
+    proba = np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
+    cut = choose_threshold(y, proba)
+    # best F1 predicts the top two (F1 0.8) or the top 4 (F1 0.857): the latter wins
+    assert cut == pytest.approx(0.25)
+    assert choose_threshold(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
+
+
+def test_a_feature_copying_the_label_stops_training(train_df: pd.DataFrame) -> None:
+    """The leakage guard: budget made a function of the outcome trips the 0.9 check."""
+    leaky = train_df.assign(budget=np.where(train_df["success"] == 1, 90_000_000, 1_000_000))
+    leaky = leaky.assign(revenue=np.where(leaky["success"] == 1, 1, 0) * leaky["budget"] * 3 + 1)
+    with pytest.raises(UserError, match="leaks the outcome"):
+        train(leaky, replace(PARAMS, threshold_years=0))
 
 
 def test_single_class_is_a_user_error(train_df: pd.DataFrame) -> None:
