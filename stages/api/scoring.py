@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from sklearn.pipeline import Pipeline
 
 from stages.lib.schema import FIELDS, POST_RELEASE
 
@@ -151,10 +153,36 @@ class Scores:
     success: np.ndarray
 
 
+def shared_features(model: Mapping[str, Any]) -> Any | None:
+    """The feature step both heads share (train fits one and puts it in both pipelines), or
+    None for a model whose heads have their own (then each pipeline runs whole)."""
+    clf, reg = model["classifier"], model["regressor"]
+    if not (isinstance(clf, Pipeline) and isinstance(reg, Pipeline)):
+        return None
+    if len(clf.steps) != 2 or len(reg.steps) != 2 or clf[0] is not reg[0]:
+        return None
+    return clf[0]
+
+
 def score(model: Mapping[str, Any], frame: pd.DataFrame) -> Scores:
-    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold."""
-    proba = np.asarray(model["classifier"].predict_proba(frame)[:, 1], dtype=float)
-    revenue = np.expm1(np.asarray(model["regressor"].predict(frame), dtype=float))
+    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold.
+
+    With a shared feature step the features are computed once and fed to each head's final
+    estimator: the same numbers as each Pipeline's predict, half the feature work. Inputs were
+    validated (pydantic) and the feature frame is ours, so sklearn's per-call parameter
+    validation is skipped.
+    """
+    feats = shared_features(model)
+    with sklearn.config_context(skip_parameter_validation=True):
+        if feats is None:
+            proba_raw = model["classifier"].predict_proba(frame)
+            log_revenue = model["regressor"].predict(frame)
+        else:
+            X = feats.transform(frame)
+            proba_raw = model["classifier"][-1].predict_proba(X)
+            log_revenue = model["regressor"][-1].predict(X)
+    proba = np.asarray(proba_raw[:, 1], dtype=float)
+    revenue = np.expm1(np.asarray(log_revenue, dtype=float))
     return Scores(proba, np.maximum(revenue, 0.0), proba >= float(model["threshold"]))
 
 
