@@ -25,6 +25,7 @@ from stages.api.scoring import (
     MOVIE_FIELDS,
     Movie,
     known_genres,
+    prepare_model,
     score,
     to_frame,
     validate,
@@ -151,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rejected_path = args.rejected or args.output.with_suffix(".rejected.csv")
 
     rows = read_rows(args.input)  # a missing file or unknown format fails before the load
-    model = load_model(model_path)
+    model = prepare_model(load_model(model_path))
     scores, rejected = score_rows(model, rows)
     write_csv(args.output, scores)
     write_csv(rejected_path, rejected)

@@ -19,9 +19,12 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sklearn.pipeline import Pipeline
 
+from stages.api import fastpath
+from stages.api.fastpath import FastHeads
 from stages.lib.schema import FIELDS, POST_RELEASE
 
 DATA_SOURCE = "predict"
+FAST_PATH = "_fast_path"  # key prepare_model adds to the loaded artefact
 
 
 class Movie(BaseModel):
@@ -164,24 +167,35 @@ def shared_features(model: Mapping[str, Any]) -> Any | None:
     return clf[0]
 
 
+def prepare_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The loaded artefact plus the verified fast path for its heads (stages/api/fastpath.py),
+    built once by whoever loads the model for scoring (the service, the batch command)."""
+    feats = shared_features(model)
+    return {**model, FAST_PATH: fastpath.build(model, feats) if feats is not None else None}
+
+
 def score(model: Mapping[str, Any], frame: pd.DataFrame) -> Scores:
     """P(success) from the classifier, revenue from the log1p regressor, the model's threshold.
 
-    With a shared feature step the features are computed once and fed to each head's final
-    estimator: the same numbers as each Pipeline's predict, half the feature work. Inputs were
-    validated (pydantic) and the feature frame is ours, so sklearn's per-call parameter
-    validation is skipped.
+    With a shared feature step the features are computed once and fed to both heads: through
+    the verified fast path if prepare_model built one, else each head's final estimator (the
+    same numbers as each Pipeline's predict). Inputs were validated (pydantic) and the feature
+    frame is ours, so sklearn's per-call parameter validation is skipped.
     """
     feats = shared_features(model)
+    fast: FastHeads | None = model.get(FAST_PATH)
     with sklearn.config_context(skip_parameter_validation=True):
         if feats is None:
-            proba_raw = model["classifier"].predict_proba(frame)
+            proba = model["classifier"].predict_proba(frame)[:, 1]
             log_revenue = model["regressor"].predict(frame)
         else:
-            X = feats.transform(frame)
-            proba_raw = model["classifier"][-1].predict_proba(X)
-            log_revenue = model["regressor"][-1].predict(X)
-    proba = np.asarray(proba_raw[:, 1], dtype=float)
+            if fast is not None:
+                proba, log_revenue = fast.predict(feats.transform_arrays(frame))
+            else:
+                X = feats.transform(frame)
+                proba = model["classifier"][-1].predict_proba(X)[:, 1]
+                log_revenue = model["regressor"][-1].predict(X)
+    proba = np.asarray(proba, dtype=float)
     revenue = np.expm1(np.asarray(log_revenue, dtype=float))
     return Scores(proba, np.maximum(revenue, 0.0), proba >= float(model["threshold"]))
 
