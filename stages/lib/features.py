@@ -9,6 +9,7 @@ so a training row never sees its own outcome or a later film's.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,6 +80,48 @@ def _days(dates: pd.Series) -> np.ndarray:
 def _log_budget(df: pd.DataFrame) -> pd.Series:
     budget = pd.to_numeric(df["budget"], errors="coerce").astype("float64")
     return np.log1p(budget.where(budget > 0))
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+SMALL = 256  # frames up to this many rows take per-value Python paths (no pandas overhead)
+
+
+def _day_array(dates: pd.Series) -> np.ndarray:
+    """pd.to_datetime(dates) as datetime64[D]; ISO 'YYYY-MM-DD' strings (what serving sends)
+    are parsed by numpy directly, which gives the same days without pandas' format guessing."""
+    if dates.dtype == object:
+        values = dates.tolist()
+        if all(isinstance(v, str) and _ISO_DAY.fullmatch(v) for v in values):
+            try:
+                return np.array(values, dtype="datetime64[D]")
+            except ValueError:
+                pass  # e.g. 2010-02-30: let pandas raise its own error below
+    return pd.to_datetime(dates).to_numpy("datetime64[D]")
+
+
+def _float_array(values: pd.Series) -> np.ndarray:
+    """pd.to_numeric(values, errors="coerce").astype("float64") as an array; object columns
+    of plain ints/floats/None are converted without pandas."""
+    if values.dtype == object and len(values) <= SMALL:
+        items = values.tolist()
+        if all(v is None or type(v) in (int, float) for v in items):
+            return np.array([np.nan if v is None else float(v) for v in items], dtype="float64")
+    return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+
+
+def _log_budget_array(df: pd.DataFrame) -> np.ndarray:
+    """_log_budget as an array (log1p of a positive budget, else NaN)."""
+    budget = _float_array(df["budget"])
+    with np.errstate(invalid="ignore"):
+        positive = budget > 0
+    return np.log1p(np.where(positive, budget, np.nan))
+
+
+def _flag_array(values: pd.Series) -> np.ndarray:
+    """values.fillna(False).astype(bool) as an array."""
+    items = values.to_numpy(object)
+    missing = pd.isna(items)
+    return np.array([not m and bool(v) for v, m in zip(items, missing, strict=True)], dtype=bool)
 
 
 def _primary_company_array(df: pd.DataFrame) -> np.ndarray:
@@ -241,10 +284,10 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         a one-film frame is cheap and a large batch scales linearly."""
         X = self._check(X)
         n = len(X)
-        dates = pd.to_datetime(X["release_date"]).to_numpy("datetime64[D]")
+        dates = _day_array(X["release_date"])
         nat = np.isnat(dates)
         days = dates.astype("int64")
-        log_budget = _log_budget(X).to_numpy()
+        log_budget = _log_budget_array(X)
         out: dict[str, Any] = {
             "log_budget": log_budget,
             "budget_vs_trailing": log_budget - self._trailing_median_budget(days),
@@ -254,12 +297,9 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         out["release_year"] = np.where(nat, np.nan, year.astype("int64") + 1970.0)
         out["release_month"] = np.where(nat, np.nan, month.astype("float64"))
         out["release_weekday"] = np.where(nat, np.nan, ((days + 3) % 7).astype("float64"))
-        out["runtime"] = pd.to_numeric(X["runtime"], errors="coerce").astype("float64").to_numpy()
-        out["is_sequel"] = (
-            (X["is_sequel"].fillna(False).astype(bool) | X["collection"].notna())
-            .astype("float64")
-            .to_numpy()
-        )
+        out["runtime"] = _float_array(X["runtime"])
+        collection = ~pd.isna(X["collection"].to_numpy(object))
+        out["is_sequel"] = (_flag_array(X["is_sequel"]) | collection).astype("float64")
         for col, name in (
             ("genres", "n_genres"),
             ("cast", "n_cast"),
@@ -295,8 +335,20 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         }
         for name in CATEGORICAL:
             dtype = self._category_dtype(name)
-            codes = dtype.categories.get_indexer(raw[name])
-            codes[(codes < 0) & ~pd.isna(raw[name])] = len(dtype.categories) - 1
+            other = len(dtype.categories) - 1
+            if n <= SMALL:  # str -> its category or OTHER; anything else -> missing or OTHER
+                code = self._category_codes(name)
+                missing = pd.isna(raw[name])
+                codes = np.array(
+                    [
+                        code.get(v, other) if isinstance(v, str) else (-1 if m else other)
+                        for v, m in zip(raw[name], missing, strict=True)
+                    ],
+                    dtype=np.intp,
+                )
+            else:
+                codes = dtype.categories.get_indexer(raw[name])
+                codes[(codes < 0) & ~pd.isna(raw[name])] = other
             out[name] = codes
         return {name: out[name] for name in self.feature_names_out_}
 
@@ -343,6 +395,15 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         key = f"categories:{name}"
         if key not in cache:
             cache[key] = pd.CategoricalDtype([*self.categories_[name], OTHER])
+        return cache[key]
+
+    def _category_codes(self, name: str) -> dict[str, int]:
+        """Category -> code of a categorical output column, built once."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        key = f"codes:{name}"
+        if key not in cache:
+            categories = self._category_dtype(name).categories
+            cache[key] = {str(v): i for i, v in enumerate(categories)}
         return cache[key]
 
     def _track_record(

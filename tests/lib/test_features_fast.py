@@ -31,7 +31,8 @@ def reference_transform(feats: MovieFeatures, X: pd.DataFrame) -> pd.DataFrame:
     if len(hist["day"]):
         window = round(365.25 * feats.budget_years)
         for i, end in enumerate(np.minimum(days, hist["day"][-1] + 1)):
-            lo = np.searchsorted(hist["day"], end - window, side="left")
+            with np.errstate(over="ignore"):  # a missing date's int64 minimum wraps around
+                lo = np.searchsorted(hist["day"], end - window, side="left")
             hi = np.searchsorted(hist["day"], end, side="left")
             trailing[i] = float(np.median(hist["log_budget"][lo:hi])) if hi > lo else np.nan
     out = {
@@ -121,7 +122,15 @@ def test_same_frame_as_the_reference_on_awkward_records(
     rows.loc[rows.index[4], "certification"] = OTHER
     rows.loc[rows.index[5], "release_date"] = "1900-01-01"  # before every history film
     rows.loc[rows.index[6], "release_date"] = "2099-12-31"  # after every history film
-    pd.testing.assert_frame_equal(feats.transform(rows), reference_transform(feats, rows))
+    rows["budget"] = rows["budget"].astype(object)
+    rows.loc[rows.index[7], "budget"] = None
+    rows["runtime"] = [None, 90, 100.0, None, 0, 120, 95, 101]
+    rows["runtime"] = rows["runtime"].astype(object)
+    rows["is_sequel"] = [None, True, False, None, True, False, None, True]
+    for part in (rows, rows.iloc[1:5], rows.iloc[[6]]):  # with/without a missing date
+        pd.testing.assert_frame_equal(feats.transform(part), reference_transform(feats, part))
+    big = pd.concat([rows] * 40, ignore_index=True)  # beyond SMALL: the vectorized paths
+    pd.testing.assert_frame_equal(feats.transform(big), reference_transform(feats, big))
 
 
 def test_the_lookup_cache_is_not_saved_and_is_rebuilt_after_refit(
