@@ -12,7 +12,7 @@ import pytest
 
 from stages.api.scoring import score, shared_features
 from stages.lib.cli import UserError
-from stages.lib.model_io import load_model, save_model
+from stages.lib.model_io import load_model, load_model_isolated, save_model
 from stages.lib.modeling import build_pipeline, choose_threshold, expanding_window, thresholds_from
 from stages.lib.schema import POST_RELEASE
 from stages.prepare import PrepareParams, prepare
@@ -147,3 +147,22 @@ def test_heads_share_one_feature_step_and_score_like_separate_pipelines(
     np.testing.assert_array_equal(
         score(separate, train_df).success_probability, scores.success_probability
     )
+
+
+def test_isolated_load_gives_the_same_model_and_the_same_errors(
+    tmp_path: Path, train_df: pd.DataFrame
+) -> None:
+    """The service's child-process load: same scores, the shared feature step still shared,
+    and a bad file still one UserError."""
+    model = train(train_df, PARAMS)
+    save_model(tmp_path / "m.skops", model)
+    loaded = load_model_isolated(tmp_path / "m.skops")
+    assert loaded["classifier"][0] is loaded["regressor"][0]
+    np.testing.assert_array_equal(
+        loaded["classifier"].predict_proba(train_df), model["classifier"].predict_proba(train_df)
+    )
+    with pytest.raises(UserError, match="model not found"):
+        load_model_isolated(tmp_path / "missing.skops")
+    (tmp_path / "bad.skops").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="not a readable skops model"):
+        load_model_isolated(tmp_path / "bad.skops")
