@@ -146,7 +146,8 @@ def to_frame(movies: Sequence[Movie]) -> pd.DataFrame:
     cols["id"] = list(range(1, n + 1))
     cols["data_source"] = [DATA_SOURCE] * n
     cols["original_title"] = cols["title"]
-    return pd.DataFrame(cols, columns=list(FIELDS))
+    # object columns: values as validated, without pandas' per-column type inference
+    return pd.DataFrame(cols, columns=list(FIELDS), dtype=object)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ SMALL = 256  # frames up to this many rows take per-value Python paths (no panda
 def _day_array(dates: pd.Series) -> np.ndarray:
     """pd.to_datetime(dates) as datetime64[D]; ISO 'YYYY-MM-DD' strings (what serving sends)
     are parsed by numpy directly, which gives the same days without pandas' format guessing."""
-    if dates.dtype == object:
+    if dates.dtype == object or isinstance(dates.dtype, pd.StringDtype):
         values = dates.tolist()
         if all(isinstance(v, str) and _ISO_DAY.fullmatch(v) for v in values):
             try:

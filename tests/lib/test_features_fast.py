@@ -105,6 +105,11 @@ def test_same_frame_as_the_reference_on_the_bundled_sample(
     feats = MovieFeatures(top_k=20, min_count=10, track_record=track_record).fit(train)
     for df in (train, test, test.iloc[[5]], test.iloc[:0]):
         pd.testing.assert_frame_equal(feats.transform(df), reference_transform(feats, df))
+        # as the scorer builds them: object columns, ISO date strings
+        served = df.assign(release_date=df["release_date"].dt.strftime("%Y-%m-%d")).astype(object)
+        pd.testing.assert_frame_equal(feats.transform(served), reference_transform(feats, df))
+        as_str = df.assign(release_date=df["release_date"].dt.strftime("%Y-%m-%d").astype("str"))
+        pd.testing.assert_frame_equal(feats.transform(as_str), reference_transform(feats, df))
 
 
 def test_same_frame_as_the_reference_on_awkward_records(
