@@ -20,11 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from stages.api.scoring import (
     MOVIE_FIELDS,
+    MOVIES,
     Movie,
+    Problem,
+    genre_problems,
     known_genres,
+    prepare_model,
     score,
     to_frame,
     validate,
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 REQUIRED = ("title", "release_date", "budget")
 LIST_INPUTS = frozenset(f for f in MOVIE_FIELDS if FIELDS[f][0] == "list")
 SHOW_REJECTED = 10  # rejected rows also logged, up to this many
+CHUNK = 1024  # JSONL rows validated per pydantic call
 
 
 def _split_list(cell: str) -> Any:
@@ -101,6 +107,56 @@ def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
     raise UserError(f"{path}: unknown format '{suffix}'; use a .csv or .jsonl file")
 
 
+def _validate_lines(lines: list[JsonLine]) -> list[Movie] | None:
+    """A chunk of JSON lines in one pydantic call (a JSON array), or None if any line fails
+    (or the joined text does not hold exactly one value per line): then they go one by one."""
+    try:
+        movies = MOVIES.validate_json("[" + ",".join(lines) + "]")
+    except ValidationError:
+        return None
+    return movies if len(movies) == len(lines) else None
+
+
+def _validated(
+    rows: Iterator[tuple[int, Any]], genres: frozenset[str] | None
+) -> Iterator[tuple[int, Movie | None, str]]:
+    """(row, movie or None, why it was rejected) per row, in order. JSONL rows are validated
+    CHUNK at a time (one pydantic call instead of one per row); a chunk with a bad row is
+    redone row by row, so every rejected row keeps its own reasons."""
+    pending: list[tuple[int, JsonLine]] = []
+
+    def reason(problems: list[Problem]) -> str:
+        return "; ".join(p.describe() for p in problems)
+
+    def flush() -> Iterator[tuple[int, Movie | None, str]]:
+        movies = _validate_lines([line for _, line in pending])
+        if movies is None:
+            for n, line in pending:
+                movie, problems = validate(line, genres, json_text=True)
+                yield n, movie, reason(problems)
+        else:
+            for (n, _), movie in zip(pending, movies, strict=True):
+                problems = genre_problems(movie, genres)
+                yield n, (None if problems else movie), reason(problems)
+        pending.clear()
+
+    for n, raw in rows:
+        if isinstance(raw, JsonLine):
+            pending.append((n, raw))
+            if len(pending) >= CHUNK:
+                yield from flush()
+            continue
+        if pending:
+            yield from flush()
+        if isinstance(raw, str):
+            yield n, None, raw
+        else:
+            movie, problems = validate(raw, genres)
+            yield n, movie, reason(problems)
+    if pending:
+        yield from flush()
+
+
 def score_rows(
     model: dict[str, Any], rows: Iterator[tuple[int, Any]]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -109,13 +165,9 @@ def score_rows(
     good: list[Movie] = []
     good_rows: list[int] = []
     rejected: list[tuple[int, str]] = []
-    for n, raw in rows:
-        if isinstance(raw, str) and not isinstance(raw, JsonLine):
-            rejected.append((n, raw))
-            continue
-        movie, problems = validate(raw, genres, json_text=isinstance(raw, JsonLine))
+    for n, movie, reason in _validated(rows, genres):
         if movie is None:
-            rejected.append((n, "; ".join(p.describe() for p in problems)))
+            rejected.append((n, reason))
         else:
             good.append(movie)
             good_rows.append(n)
@@ -151,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rejected_path = args.rejected or args.output.with_suffix(".rejected.csv")
 
     rows = read_rows(args.input)  # a missing file or unknown format fails before the load
-    model = load_model(model_path)
+    model = prepare_model(load_model(model_path))
     scores, rejected = score_rows(model, rows)
     write_csv(args.output, scores)
     write_csv(rejected_path, rejected)

@@ -17,9 +17,17 @@ from threadpoolctl import threadpool_limits
 
 from stages.api.batching import MicroBatcher
 from stages.api.metrics import MetricsMiddleware, ServiceMetrics
-from stages.api.scoring import Movie, Prediction, Problem, known_genres, score_movies, validate
+from stages.api.scoring import (
+    Movie,
+    Prediction,
+    Problem,
+    known_genres,
+    prepare_model,
+    score_movies,
+    validate,
+)
 from stages.api.settings import UNKNOWN, Settings, file_md5, model_from_lock
-from stages.lib.model_io import load_model
+from stages.lib.model_io import load_model_isolated
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = load_model(settings.model_path)  # UserError with one clear line if missing
+        # UserError with one clear line if missing; loaded in a child process so the service
+        # does not keep skops' import of every sklearn estimator; then the verified fast path
+        model = prepare_model(load_model_isolated(settings.model_path))
         version = _version(settings)
 
         def predict(movies: list[Movie]) -> list[Prediction]:

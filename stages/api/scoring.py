@@ -15,11 +15,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from sklearn.pipeline import Pipeline
 
+from stages.api import fastpath
+from stages.api.fastpath import FastHeads
 from stages.lib.schema import FIELDS, POST_RELEASE
 
 DATA_SOURCE = "predict"
+FAST_PATH = "_fast_path"  # key prepare_model adds to the loaded artefact
 
 
 class Movie(BaseModel):
@@ -141,7 +146,8 @@ def to_frame(movies: Sequence[Movie]) -> pd.DataFrame:
     cols["id"] = list(range(1, n + 1))
     cols["data_source"] = [DATA_SOURCE] * n
     cols["original_title"] = cols["title"]
-    return pd.DataFrame(cols, columns=list(FIELDS))
+    # object columns: values as validated, without pandas' per-column type inference
+    return pd.DataFrame(cols, columns=list(FIELDS), dtype=object)
 
 
 @dataclass(frozen=True)
@@ -151,10 +157,47 @@ class Scores:
     success: np.ndarray
 
 
+def shared_features(model: Mapping[str, Any]) -> Any | None:
+    """The feature step both heads share (train fits one and puts it in both pipelines), or
+    None for a model whose heads have their own (then each pipeline runs whole)."""
+    clf, reg = model["classifier"], model["regressor"]
+    if not (isinstance(clf, Pipeline) and isinstance(reg, Pipeline)):
+        return None
+    if len(clf.steps) != 2 or len(reg.steps) != 2 or clf[0] is not reg[0]:
+        return None
+    return clf[0]
+
+
+def prepare_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The loaded artefact plus the verified fast path for its heads (stages/api/fastpath.py),
+    built once by whoever loads the model for scoring (the service, the batch command)."""
+    feats = shared_features(model)
+    return {**model, FAST_PATH: fastpath.build(model, feats) if feats is not None else None}
+
+
 def score(model: Mapping[str, Any], frame: pd.DataFrame) -> Scores:
-    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold."""
-    proba = np.asarray(model["classifier"].predict_proba(frame)[:, 1], dtype=float)
-    revenue = np.expm1(np.asarray(model["regressor"].predict(frame), dtype=float))
+    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold.
+
+    With a shared feature step the features are computed once and fed to both heads: through
+    the verified fast path if prepare_model built one, else each head's final estimator (the
+    same numbers as each Pipeline's predict). Inputs were validated (pydantic) and the feature
+    frame is ours, so sklearn's per-call parameter validation is skipped.
+    """
+    feats = shared_features(model)
+    fast: FastHeads | None = model.get(FAST_PATH)
+    with sklearn.config_context(skip_parameter_validation=True):
+        if feats is None:
+            proba = model["classifier"].predict_proba(frame)[:, 1]
+            log_revenue = model["regressor"].predict(frame)
+        else:
+            if fast is not None:
+                proba, log_revenue = fast.predict(feats.transform_arrays(frame))
+            else:
+                X = feats.transform(frame)
+                proba = model["classifier"][-1].predict_proba(X)[:, 1]
+                log_revenue = model["regressor"][-1].predict(X)
+    proba = np.asarray(proba, dtype=float)
+    revenue = np.expm1(np.asarray(log_revenue, dtype=float))
     return Scores(proba, np.maximum(revenue, 0.0), proba >= float(model["threshold"]))
 
 

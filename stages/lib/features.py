@@ -9,8 +9,11 @@ so a training row never sees its own outcome or a later film's.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,6 +82,102 @@ def _log_budget(df: pd.DataFrame) -> pd.Series:
     return np.log1p(budget.where(budget > 0))
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+SMALL = 256  # frames up to this many rows take per-value Python paths (no pandas overhead)
+
+
+def _day_array(dates: pd.Series) -> np.ndarray:
+    """pd.to_datetime(dates) as datetime64[D]; ISO 'YYYY-MM-DD' strings (what serving sends)
+    are parsed by numpy directly, which gives the same days without pandas' format guessing."""
+    if dates.dtype == object or isinstance(dates.dtype, pd.StringDtype):
+        values = dates.tolist()
+        if all(isinstance(v, str) and _ISO_DAY.fullmatch(v) for v in values):
+            try:
+                return np.array(values, dtype="datetime64[D]")
+            except ValueError:
+                pass  # e.g. 2010-02-30: let pandas raise its own error below
+    return pd.to_datetime(dates).to_numpy("datetime64[D]")
+
+
+def _float_array(values: pd.Series) -> np.ndarray:
+    """pd.to_numeric(values, errors="coerce").astype("float64") as an array; object columns
+    of plain ints/floats/None are converted without pandas."""
+    if values.dtype == object and len(values) <= SMALL:
+        items = values.tolist()
+        if all(v is None or type(v) in (int, float) for v in items):
+            return np.array([np.nan if v is None else float(v) for v in items], dtype="float64")
+    return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+
+
+def _log_budget_array(df: pd.DataFrame) -> np.ndarray:
+    """_log_budget as an array (log1p of a positive budget, else NaN)."""
+    budget = _float_array(df["budget"])
+    with np.errstate(invalid="ignore"):
+        positive = budget > 0
+    return np.log1p(np.where(positive, budget, np.nan))
+
+
+def _flag_array(values: pd.Series) -> np.ndarray:
+    """values.fillna(False).astype(bool) as an array."""
+    items = values.to_numpy(object)
+    missing = pd.isna(items)
+    return np.array([not m and bool(v) for v, m in zip(items, missing, strict=True)], dtype=bool)
+
+
+def _primary_company_array(df: pd.DataFrame) -> np.ndarray:
+    """_primary_company as an object array, without pandas' per-row map."""
+    distributor = df["distributor"].to_numpy(object)
+    first = np.empty(len(df), dtype=object)
+    first[:] = [xs[0] if len(xs) else None for xs in df["production_companies"]]
+    return np.where(pd.isna(distributor), first, distributor)
+
+
+# Days are clipped into (-_OFFSET, _OFFSET) (far beyond any real date; NaT stays first) and
+# offset, so that (group, day) pairs sort as one int64: group * _SPAN + day.
+_OFFSET = 1 << 22
+_SPAN = 1 << 24
+
+
+def _clip_days(days: np.ndarray) -> np.ndarray:
+    return np.clip(days, -_OFFSET + 1, _OFFSET - 1) + _OFFSET
+
+
+@dataclass(frozen=True)
+class _KeyIndex:
+    """History films grouped by key, sorted by (key, day), with each key's cumulative log-ROI
+    (summed in history order, exactly as a per-key np.cumsum)."""
+
+    groups: dict[str, int]  # key -> group number
+    code: np.ndarray  # sorted group * _SPAN + clipped day
+    start: np.ndarray  # group -> first position in `code`
+    csum: np.ndarray  # per group: [0, cumsum(log_roi)...], concatenated
+    csum_start: np.ndarray  # group -> first position in `csum`
+
+    @classmethod
+    def build(cls, keys: list[str], days: np.ndarray, log_roi: np.ndarray) -> _KeyIndex:
+        rows: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            if key:
+                rows.setdefault(key, []).append(i)
+        groups = {key: g for g, key in enumerate(rows)}
+        codes, csums, starts, csum_starts = [], [], [], []
+        at = at_csum = 0
+        for g, idx in enumerate(rows.values()):
+            codes.append(g * _SPAN + _clip_days(days[idx]))
+            csums.append(np.concatenate([[0.0], np.cumsum(log_roi[idx])]))
+            starts.append(at)
+            csum_starts.append(at_csum)
+            at += len(idx)
+            at_csum += len(idx) + 1
+        return cls(
+            groups=groups,
+            code=np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64),
+            start=np.array(starts, dtype=np.int64),
+            csum=np.concatenate(csums) if csums else np.zeros(0),
+            csum_start=np.array(csum_starts, dtype=np.int64),
+        )
+
+
 class MovieFeatures(TransformerMixin, BaseEstimator):
     """Turn normalized movie records into a numeric/categorical frame.
 
@@ -104,6 +203,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> MovieFeatures:
         X = self._check(X)
+        self.__dict__.pop("_key_index", None)
         self.genres_ = sorted({g for gs in X["genres"] for g in gs})
         self.categories_ = {
             "certification": _top_k(X["certification"], self.top_k, self.min_count),
@@ -163,49 +263,94 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return self.feature_names_out_
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        X = self._check(X)
-        date = pd.to_datetime(X["release_date"])
-        days = _days(X["release_date"])
-        log_budget = _log_budget(X)
+        """The feature frame: numeric columns float64, categorical ones pandas Categoricals
+        with fixed categories (known values + OTHER; missing stays missing)."""
+        columns = self.transform_arrays(X)
         out = {
+            name: (
+                pd.Categorical.from_codes(columns[name], dtype=self._category_dtype(name))
+                if name in CATEGORICAL
+                else columns[name]
+            )
+            for name in self.feature_names_out_
+        }
+        return pd.DataFrame(out, index=X.index)
+
+    def transform_arrays(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """transform's columns as plain arrays, categorical ones as their integer codes (-1 =
+        missing): what a scorer that skips pandas (stages/api/fastpath.py) reads.
+
+        Vectorized (numpy over whole columns, lookups precomputed once per fitted object), so
+        a one-film frame is cheap and a large batch scales linearly."""
+        X = self._check(X)
+        n = len(X)
+        dates = _day_array(X["release_date"])
+        nat = np.isnat(dates)
+        days = dates.astype("int64")
+        log_budget = _log_budget_array(X)
+        out: dict[str, Any] = {
             "log_budget": log_budget,
             "budget_vs_trailing": log_budget - self._trailing_median_budget(days),
-            "release_year": date.dt.year.astype("float64"),
-            "release_month": date.dt.month.astype("float64"),
-            "release_weekday": date.dt.day_of_week.astype("float64"),
-            "runtime": pd.to_numeric(X["runtime"], errors="coerce").astype("float64"),
-            "is_sequel": (
-                X["is_sequel"].fillna(False).astype(bool) | X["collection"].notna()
-            ).astype("float64"),
-            "n_genres": X["genres"].map(len).astype("float64"),
-            "n_cast": X["cast"].map(len).astype("float64"),
-            "n_keywords": X["keywords"].map(len).astype("float64"),
-            "n_companies": X["production_companies"].map(len).astype("float64"),
         }
+        year = dates.astype("datetime64[Y]")
+        month = (dates.astype("datetime64[M]") - year).astype("int64") + 1
+        out["release_year"] = np.where(nat, np.nan, year.astype("int64") + 1970.0)
+        out["release_month"] = np.where(nat, np.nan, month.astype("float64"))
+        out["release_weekday"] = np.where(nat, np.nan, ((days + 3) % 7).astype("float64"))
+        out["runtime"] = _float_array(X["runtime"])
+        collection = ~pd.isna(X["collection"].to_numpy(object))
+        out["is_sequel"] = (_flag_array(X["is_sequel"]) | collection).astype("float64")
+        for col, name in (
+            ("genres", "n_genres"),
+            ("cast", "n_cast"),
+            ("keywords", "n_keywords"),
+            ("production_companies", "n_companies"),
+        ):
+            out[name] = np.fromiter(map(len, X[col]), dtype="float64", count=n)
+        company = _primary_company_array(X)
         if self.track_record:
             prior_mean = self._prior_mean(days)
-            for kind in TRACK_KEYS:
-                films, roi = self._track_record(kind, _keys(X, kind), days, prior_mean)
-                out[f"{kind}_prior_films"] = pd.Series(films, index=X.index)
-                out[f"{kind}_prior_log_roi"] = pd.Series(roi, index=X.index)
-        genre_sets = X["genres"].map(set)
-        for g in self.genres_:
-            out[f"genre_{g}"] = genre_sets.map(lambda s, g=g: g in s).astype("float64")
-        months = date.dt.month
+            for kind, raw in (("director", X["director"].to_numpy(object)), ("company", company)):
+                keys = [v if isinstance(v, str) else "" for v in raw]
+                films, roi = self._track_record(kind, keys, days, prior_mean)
+                out[f"{kind}_prior_films"] = films
+                out[f"{kind}_prior_log_roi"] = roi
+        column = {g: j for j, g in enumerate(self.genres_)}
+        onehot = np.zeros((n, len(self.genres_)))
+        for i, genres in enumerate(X["genres"]):
+            for g in genres:
+                j = column.get(g)
+                if j is not None:
+                    onehot[i, j] = 1.0
+        for j, g in enumerate(self.genres_):
+            out[f"genre_{g}"] = onehot[:, j]
+        season = np.array([None, *SEASONS], dtype=object)[np.where(nat, 0, month)]
         raw = {
-            "certification": X["certification"],
-            "distributor": _primary_company(X),
-            "source_material": X["source_material"],
-            "creative_type": X["creative_type"],
-            "language": X["original_language"],
-            "season": months.map(lambda m: SEASONS[int(m) - 1] if m == m else None),
+            "certification": X["certification"].to_numpy(object),
+            "distributor": company,
+            "source_material": X["source_material"].to_numpy(object),
+            "creative_type": X["creative_type"].to_numpy(object),
+            "language": X["original_language"].to_numpy(object),
+            "season": season,
         }
         for name in CATEGORICAL:
-            known = self.categories_[name]
-            values = raw[name].where(raw[name].isin(known), OTHER).where(raw[name].notna())
-            out[name] = pd.Categorical(values, categories=[*known, OTHER])
-        frame = pd.DataFrame(out, index=X.index)
-        return frame[list(self.feature_names_out_)]
+            dtype = self._category_dtype(name)
+            other = len(dtype.categories) - 1
+            if n <= SMALL:  # str -> its category or OTHER; anything else -> missing or OTHER
+                code = self._category_codes(name)
+                missing = pd.isna(raw[name])
+                codes = np.array(
+                    [
+                        code.get(v, other) if isinstance(v, str) else (-1 if m else other)
+                        for v, m in zip(raw[name], missing, strict=True)
+                    ],
+                    dtype=np.intp,
+                )
+            else:
+                codes = dtype.categories.get_indexer(raw[name])
+                codes[(codes < 0) & ~pd.isna(raw[name])] = other
+            out[name] = codes
+        return {name: out[name] for name in self.feature_names_out_}
 
     def _trailing_median_budget(self, days: np.ndarray) -> np.ndarray:
         """Median log budget of history films in the `budget_years` before the film (or before
@@ -214,18 +359,17 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         hist_budget = self.history_["log_budget"]
         if len(hist_days) == 0:
             return np.full(len(days), np.nan)
-        ends = np.minimum(days, hist_days[-1] + 1)
-        out = np.full(len(days), np.nan)
-        cache: dict[int, float] = {}
+        ends, inverse = np.unique(np.minimum(days, hist_days[-1] + 1), return_inverse=True)
         window = round(365.25 * self.budget_years)
-        for i, end in enumerate(ends):
-            end = int(end)
-            if end not in cache:
-                lo = np.searchsorted(hist_days, end - window, side="left")
-                hi = np.searchsorted(hist_days, end, side="left")
-                cache[end] = float(np.median(hist_budget[lo:hi])) if hi > lo else np.nan
-            out[i] = cache[end]
-        return out
+        los = np.searchsorted(hist_days, ends - window, side="left")
+        his = np.searchsorted(hist_days, ends, side="left")
+        medians = np.array(
+            [
+                float(np.median(hist_budget[lo:hi])) if hi > lo else np.nan
+                for lo, hi in zip(los, his, strict=True)
+            ]
+        )
+        return medians[inverse.reshape(-1)]
 
     def _prior_mean(self, days: np.ndarray) -> np.ndarray:
         """Mean log-ROI of all history films released strictly before each day."""
@@ -235,32 +379,62 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, csum[n] / np.maximum(n, 1), np.nan)
 
+    def _lookup(self, kind: str) -> _KeyIndex:
+        """The per-key history index, built once per fitted object (the cache is not saved
+        with the model: it is derived from `history_`, and dropped by fit)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        if kind not in cache:
+            cache[kind] = _KeyIndex.build(
+                self.history_[kind], self.history_["day"], self.history_["log_roi"]
+            )
+        return cache[kind]
+
+    def _category_dtype(self, name: str) -> pd.CategoricalDtype:
+        """The output dtype of a categorical column (known values + OTHER), built once."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        key = f"categories:{name}"
+        if key not in cache:
+            cache[key] = pd.CategoricalDtype([*self.categories_[name], OTHER])
+        return cache[key]
+
+    def _category_codes(self, name: str) -> dict[str, int]:
+        """Category -> code of a categorical output column, built once."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        key = f"codes:{name}"
+        if key not in cache:
+            categories = self._category_dtype(name).categories
+            cache[key] = {str(v): i for i, v in enumerate(categories)}
+        return cache[key]
+
     def _track_record(
         self, kind: str, keys: list[str], days: np.ndarray, prior_mean: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(number of earlier films, shrunk mean log-ROI of earlier films) per row."""
-        groups: dict[str, list[int]] = {}
-        for i, key in enumerate(self.history_[kind]):
-            if key:
-                groups.setdefault(key, []).append(i)
-        hist_days = self.history_["day"]
-        hist_roi = self.history_["log_roi"]
-        index = {
-            key: (hist_days[rows], np.concatenate([[0.0], np.cumsum(hist_roi[rows])]))
-            for key, rows in groups.items()
-        }
+        index = self._lookup(kind)
+        group = np.array([index.groups.get(k, -1) if k else -1 for k in keys], dtype=np.int64)
+        known = group >= 0
+        g = group[known]
+        start = index.start[g]
+        pos = np.searchsorted(index.code, g * _SPAN + _clip_days(days[known]), side="left")
+        n = pos - start
         films = np.zeros(len(keys))
+        films[known] = n
         roi = prior_mean.copy()
         m = self.prior_strength
-        for i, key in enumerate(keys):
-            if not key or key not in index:
-                continue
-            key_days, csum = index[key]
-            n = int(np.searchsorted(key_days, days[i], side="left"))
-            films[i] = n
-            if n and np.isfinite(prior_mean[i]):
-                roi[i] = (csum[n] + m * prior_mean[i]) / (n + m)
+        pm = prior_mean[known]
+        csum = index.csum[index.csum_start[g] + n]
+        with np.errstate(invalid="ignore"):
+            shrunk = (csum + m * pm) / (n + m)
+        use = (n > 0) & np.isfinite(pm)
+        sub = roi[known]
+        sub[use] = shrunk[use]
+        roi[known] = sub
         return films, roi
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_key_index", None)
+        return state
 
     @staticmethod
     def _check(X: pd.DataFrame) -> pd.DataFrame:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import re
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import skops.io as sio
 
 from stages.lib.cli import UserError
 from stages.lib.io import atomic_path
@@ -68,11 +68,15 @@ def canonical_skops(data: bytes) -> bytes:
 
 
 def save_model(path: Path | str, model: dict[str, Any]) -> None:
+    import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
+
     with atomic_path(path) as tmp:
         tmp.write_bytes(canonical_skops(sio.dumps(model)))
 
 
 def load_model(path: Path | str) -> dict[str, Any]:
+    import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: model not found; run 'make repro' (or 'dvc pull') first")
@@ -87,3 +91,16 @@ def load_model(path: Path | str) -> dict[str, Any]:
     if not isinstance(model, dict) or "classifier" not in model:
         raise UserError(f"{path}: not a model written by the train stage; rebuild it")
     return model
+
+
+def load_model_isolated(path: Path | str) -> dict[str, Any]:
+    """load_model run in a short-lived child process, the model handed back by pickle.
+
+    Why: importing skops imports every sklearn estimator (its default trusted-type list), which
+    a long-running service would carry for its whole life (~30 MB RSS). The allow-list check
+    and the skops load happen in the child exactly as in load_model; the parent only unpickles
+    what that child produced (never a file), importing just the modules the model needs.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(load_model, str(path)).result()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -64,29 +65,42 @@ def features(params: TrainParams) -> MovieFeatures:
     )
 
 
-def build_pipeline(params: TrainParams, task: str = "classify") -> Pipeline:
-    """Features + gradient boosting; `classify` predicts success, `regress` log1p(revenue)."""
+def head(params: TrainParams, task: str = "classify") -> BaseEstimator:
+    """Gradient boosting; `classify` predicts success, `regress` log1p(revenue)."""
     estimator = (
         HistGradientBoostingClassifier if task == "classify" else HistGradientBoostingRegressor
     )
-    return Pipeline(
-        [
-            ("features", features(params)),
-            (
-                "model",
-                estimator(
-                    learning_rate=params.learning_rate,
-                    max_iter=params.max_iter,
-                    max_leaf_nodes=params.max_leaf_nodes,
-                    min_samples_leaf=params.min_samples_leaf,
-                    l2_regularization=params.l2_regularization,
-                    categorical_features="from_dtype",
-                    early_stopping=False,
-                    random_state=params.seed,
-                ),
-            ),
-        ]
+    return estimator(
+        learning_rate=params.learning_rate,
+        max_iter=params.max_iter,
+        max_leaf_nodes=params.max_leaf_nodes,
+        min_samples_leaf=params.min_samples_leaf,
+        l2_regularization=params.l2_regularization,
+        categorical_features="from_dtype",
+        early_stopping=False,
+        random_state=params.seed,
     )
+
+
+def build_pipeline(params: TrainParams, task: str = "classify") -> Pipeline:
+    """Features + gradient boosting; `classify` predicts success, `regress` log1p(revenue)."""
+    return Pipeline([("features", features(params)), ("model", head(params, task))])
+
+
+def fit_heads(
+    df: pd.DataFrame, y: np.ndarray, params: TrainParams, y_revenue: np.ndarray | None
+) -> tuple[Pipeline, Pipeline]:
+    """Both heads on ONE fitted feature step (its fit does not read the labels): the same
+    object sits in both pipelines, so the artefact stores it once and scoring transforms once.
+    Identical to fitting each Pipeline on its own. Without `y_revenue` the regressor is
+    returned unfitted."""
+    feats = features(params).fit(df)
+    Xt = feats.transform(df)
+    clf = Pipeline([("features", feats), ("model", head(params).fit(Xt, y))])
+    reg_head = head(params, "regress")
+    if y_revenue is not None:
+        reg_head.fit(Xt, y_revenue)
+    return clf, Pipeline([("features", feats), ("model", reg_head)])
 
 
 def baseline_logreg_budget() -> Pipeline:
@@ -174,12 +188,10 @@ def fit_all(df: pd.DataFrame, params: TrainParams, regress: bool = True) -> Fitt
     y = df["success"].to_numpy()
     if len(np.unique(y)) < 2:
         raise UserError("train: the train split has a single class; widen the data range")
-    clf = build_pipeline(params).fit(df, y)
+    clf, reg = fit_heads(df, y, params, log_revenue(df) if regress else None)
     check_leakage(clf, df, y)
-    reg = build_pipeline(params, "regress")
     lin = baseline_linear_budget()
     if regress:
-        reg.fit(df, log_revenue(df))
         lin.fit(df, log_revenue(df))
     return Fitted(
         classifier=clf,

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages.api.scoring import Movie, score, to_frame
+from stages.api.scoring import Movie, score, to_frame, validate
 from stages.lib.model_io import load_model
+from stages.predict import CHUNK, JsonLine, _validated
 from tests.conftest import ROOT, sh, tool_env
 
 GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genres": ["Drama"]}
@@ -141,3 +142,25 @@ def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
     code, err = predict(tmp_path, tmp_path / "none.skops", src)
     assert code == 2
     assert "model not found; run 'make repro'" in err
+
+
+def test_chunked_jsonl_validation_matches_row_by_row() -> None:
+    """JSONL rows validated a chunk per pydantic call give exactly the row-by-row results,
+    across chunk boundaries, with a bad row in a chunk and two objects on one line."""
+    known = frozenset({"Drama", "Comedy"})
+    lines = [
+        json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(2 * CHUNK + 7)
+    ]
+    lines[5] = json.dumps(dict(GOOD, genres=["Space Opera"]))  # valid for pydantic, bad genre
+    lines[CHUNK + 3] = json.dumps(dict(GOOD, budget=-1))  # fails the whole chunk
+    lines[2 * CHUNK + 1] = json.dumps(GOOD) + ", " + json.dumps(GOOD)  # two values on a line
+    rows = [(n, JsonLine(line)) for n, line in enumerate(lines, start=1)]
+    got = list(_validated(iter(rows), known))
+    assert [n for n, _, _ in got] == list(range(1, len(lines) + 1))
+    for (n, movie, reason), line in zip(got, lines, strict=True):
+        expected, problems = validate(line, known, json_text=True)
+        assert movie == expected, n
+        assert reason == "; ".join(p.describe() for p in problems), n
+    assert got[5][1] is None
+    assert "unknown genre" in got[5][2]
+    assert got[2 * CHUNK + 1][1] is None  # not two movies

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stages.api.scoring import score, shared_features
 from stages.lib.cli import UserError
-from stages.lib.model_io import load_model, save_model
-from stages.lib.modeling import choose_threshold, expanding_window, thresholds_from
+from stages.lib.model_io import load_model, load_model_isolated, save_model
+from stages.lib.modeling import build_pipeline, choose_threshold, expanding_window, thresholds_from
 from stages.lib.schema import POST_RELEASE
 from stages.prepare import PrepareParams, prepare
 from stages.train import TrainParams, train
@@ -115,3 +116,53 @@ def test_missing_model_file_is_a_user_error(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{tmp_path / 'none.skops'}: model not found; run 'make repro' (or 'dvc pull') first"
     )
+
+
+def test_heads_share_one_feature_step_and_score_like_separate_pipelines(
+    tmp_path: Path, train_df: pd.DataFrame
+) -> None:
+    """One fitted feature step in both heads (stored once, transformed once when scoring),
+    with the same numbers as two independently fitted Pipelines."""
+    model = train(train_df, PARAMS)
+    save_model(tmp_path / "m.skops", model)
+    loaded = load_model(tmp_path / "m.skops")
+    assert shared_features(loaded) is loaded["classifier"][0] is loaded["regressor"][0]
+    y = train_df["success"].to_numpy()
+    clf = build_pipeline(PARAMS).fit(train_df, y)
+    reg = build_pipeline(PARAMS, "regress").fit(train_df, np.log1p(train_df["revenue"]))
+    scores = score(loaded, train_df)
+    np.testing.assert_array_equal(scores.success_probability, clf.predict_proba(train_df)[:, 1])
+    np.testing.assert_array_equal(
+        scores.success_probability, loaded["classifier"].predict_proba(train_df)[:, 1]
+    )
+    np.testing.assert_array_equal(
+        scores.predicted_revenue, np.maximum(np.expm1(reg.predict(train_df)), 0.0)
+    )
+    np.testing.assert_array_equal(
+        scores.predicted_revenue, np.maximum(np.expm1(loaded["regressor"].predict(train_df)), 0.0)
+    )
+    # a model whose heads do not share the step takes the whole-pipeline path, same numbers
+    separate = dict(loaded, classifier=clf, regressor=reg)
+    assert shared_features(separate) is None
+    np.testing.assert_array_equal(
+        score(separate, train_df).success_probability, scores.success_probability
+    )
+
+
+def test_isolated_load_gives_the_same_model_and_the_same_errors(
+    tmp_path: Path, train_df: pd.DataFrame
+) -> None:
+    """The service's child-process load: same scores, the shared feature step still shared,
+    and a bad file still one UserError."""
+    model = train(train_df, PARAMS)
+    save_model(tmp_path / "m.skops", model)
+    loaded = load_model_isolated(tmp_path / "m.skops")
+    assert loaded["classifier"][0] is loaded["regressor"][0]
+    np.testing.assert_array_equal(
+        loaded["classifier"].predict_proba(train_df), model["classifier"].predict_proba(train_df)
+    )
+    with pytest.raises(UserError, match="model not found"):
+        load_model_isolated(tmp_path / "missing.skops")
+    (tmp_path / "bad.skops").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="not a readable skops model"):
+        load_model_isolated(tmp_path / "bad.skops")
