@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -262,18 +264,11 @@ def mini_commit(repo: Path, quality: float, message: str, **kw: bool) -> None:
     sh("git", "commit", "-q", "-m", message, cwd=repo)
 
 
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small real model, trained once per session on fixture records (no dvc repro needed)."""
-    import datetime as dt
+def small_train_params() -> Any:
+    """Train params sized for the in-code fixture records: quick, but a real model."""
+    from stages.train import TrainParams
 
-    from stages.lib.model_io import save_model
-    from stages.prepare import PrepareParams, prepare
-    from stages.train import TrainParams, train
-
-    split = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
-    df = prepare([make_record(i) for i in range(1, 301)], split).train
-    params = TrainParams(
+    return TrainParams(
         seed=7,
         learning_rate=0.1,
         max_iter=20,
@@ -285,8 +280,26 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         prior_strength=5.0,
         budget_years=3,
         use_runtime=False,
-        threshold_years=2,
+        threshold_years=3,
     )
+
+
+def fixture_split() -> Any:
+    """The bundled sample's chronological split, for fixture records."""
+    from stages.prepare import PrepareParams
+
+    return PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real model, trained once per session on fixture records (no dvc repro needed)."""
+    from stages.lib.model_io import save_model
+    from stages.prepare import prepare
+    from stages.train import train
+
+    df = prepare([make_record(i) for i in range(1, 301)], fixture_split()).train
+    params = dataclasses.replace(small_train_params(), threshold_years=2)
     path = tmp_path_factory.mktemp("model") / "model.skops"
     save_model(path, train(df, params))
     return path

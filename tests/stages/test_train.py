@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,24 +14,12 @@ from stages.lib.cli import UserError
 from stages.lib.model_io import load_model, load_model_isolated, save_model
 from stages.lib.modeling import build_pipeline, choose_threshold, expanding_window, thresholds_from
 from stages.lib.schema import POST_RELEASE
-from stages.prepare import PrepareParams, prepare
-from stages.train import TrainParams, train
+from stages.prepare import prepare
+from stages.train import train
+from tests.conftest import fixture_split, small_train_params
 
-PARAMS = TrainParams(
-    seed=7,
-    learning_rate=0.1,
-    max_iter=20,
-    max_leaf_nodes=7,
-    min_samples_leaf=5,
-    l2_regularization=0.0,
-    top_k_categories=5,
-    min_category_count=2,
-    prior_strength=5.0,
-    budget_years=3,
-    use_runtime=False,
-    threshold_years=3,
-)
-SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+PARAMS = small_train_params()
+SPLIT = fixture_split()
 
 
 @pytest.fixture
