@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -14,23 +14,20 @@ from stages.api import fastpath
 from stages.api.scoring import FAST_PATH, prepare_model, score, shared_features
 from stages.collect import map_sample, read_sample
 from stages.lib.features import MovieFeatures
-from stages.lib.modeling import TrainParams, fit_heads
-from stages.prepare import PrepareParams, prepare
-from tests.conftest import ROOT
+from stages.lib.modeling import fit_heads
+from stages.prepare import prepare
+from tests.conftest import ROOT, fixture_split, small_train_params
 
-SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
-PARAMS = TrainParams(
+SPLIT = fixture_split()
+# Larger than the fixture-sized params: the bundled sample's categories all get used.
+PARAMS = dataclasses.replace(
+    small_train_params(),
     seed=3,
-    learning_rate=0.1,
     max_iter=40,
     max_leaf_nodes=15,
     min_samples_leaf=10,
-    l2_regularization=0.0,
     top_k_categories=20,
     min_category_count=5,
-    prior_strength=5.0,
-    budget_years=3,
-    use_runtime=False,
     threshold_years=0,
 )
 
