@@ -15,30 +15,22 @@ from pathlib import Path
 
 from bench._util import RUNS, project_copy
 from bench._util import sh as _sh
+from tests.conftest import aws_env, make_bucket, use_s3_remote
+
+BUCKET = "bench"
 
 
 def sh(*cmd: str | Path, cwd: Path) -> float:
-    return _sh(*cmd, cwd=cwd, extra_env=S3_ENV)
-
-
-BUCKET = "bench"
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
+    return _sh(*cmd, cwd=cwd, env=aws_env())
 
 
 def clone(src: Path, dest: Path, endpoint: str) -> Path:
     sh("git", "clone", "-q", src, dest, cwd=dest.parent)
-    sh("dvc", "remote", "modify", "--local", "storage", "url", f"s3://{BUCKET}/store", cwd=dest)
-    sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint, cwd=dest)
+    use_s3_remote(dest, endpoint, BUCKET)
     return dest
 
 
 def main(argv: list[str] | None = None) -> int:
-    import boto3
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
@@ -46,19 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
+    make_bucket(endpoint, BUCKET)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         src = project_copy(tmp_path / "src")
-        repro_s = sh("dvc", "repro", cwd=src)
-        sh("git", "add", "-A", cwd=src)
-        sh("git", "commit", "-q", "-m", "bench", cwd=src)
+        repro_s = sh("dvc", "repro", cwd=src)  # the committed dvc.lock already matches
         shutil.copytree(src / ".dvc" / "cache", tmp_path / "cache")
         pusher = clone(src, tmp_path / "pusher", endpoint)
         shutil.copytree(tmp_path / "cache", pusher / ".dvc" / "cache")

@@ -79,14 +79,14 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFram
     return pd.DataFrame({"predicted": predicted, "observed": observed}).round(DIGITS)
 
 
-def importance(model: dict[str, Any], test: pd.DataFrame, params: EvaluateParams) -> pd.DataFrame:
+def importance(
+    model: dict[str, Any], X: pd.DataFrame, y: np.ndarray, params: EvaluateParams
+) -> pd.DataFrame:
     """Permutation importance (drop in holdout ROC AUC) of each model feature."""
-    clf = model["classifier"]
-    X = clf.named_steps["features"].transform(test)
     res = permutation_importance(
-        clf.named_steps["model"],
+        model["classifier"].named_steps["model"],
         X,
-        test["success"].to_numpy(),
+        y,
         scoring="roc_auc",
         n_repeats=params.permutation_repeats,
         random_state=params.seed,
@@ -262,7 +262,9 @@ def run_evaluation(
 ) -> tuple[Evaluation, dict[str, pd.DataFrame]]:
     """All holdout numbers and plot frames; pure apart from fitting nothing."""
     y = test["success"].to_numpy()
-    proba = model["classifier"].predict_proba(test)[:, 1]
+    clf = model["classifier"]
+    X = clf.named_steps["features"].transform(test)  # once: scoring and permutation share it
+    proba = clf.named_steps["model"].predict_proba(X)[:, 1]
     result = evaluate(y, proba, model["threshold"])
     m = result.metrics
     m["roc_auc_ci95"] = bootstrap_auc_ci(y, proba, params.bootstrap_rounds, params.seed)
@@ -275,7 +277,7 @@ def run_evaluation(
         "pr": result.pr,
         "confusion": result.confusion,
         "calibration": calibration(y, proba, params.calibration_bins),
-        "importance": importance(model, test, params),
+        "importance": importance(model, X, y, params),
         "backtest": backtest_frame(backtest),
     }
     return result, frames
