@@ -12,31 +12,34 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import pandas as pd
-from pydantic import ValidationError
+from threadpoolctl import threadpool_limits
 
 from stages.api.scoring import (
     MOVIE_FIELDS,
-    MOVIES,
-    Movie,
     Problem,
-    genre_problems,
     known_genres,
     prepare_model,
     score,
-    to_frame,
+    to_columns,
     validate,
+    validate_batch,
 )
 from stages.api.settings import Settings
 from stages.lib.cli import UserError, run
-from stages.lib.io import write_csv
+from stages.lib.io import atomic_open
 from stages.lib.model_io import load_model
 from stages.lib.pushgateway import record
 from stages.lib.schema import FIELDS
@@ -46,7 +49,27 @@ log = logging.getLogger(__name__)
 REQUIRED = ("title", "release_date", "budget")
 LIST_INPUTS = frozenset(f for f in MOVIE_FIELDS if FIELDS[f][0] == "list")
 SHOW_REJECTED = 10  # rejected rows also logged, up to this many
-CHUNK = 1024  # JSONL rows validated per pydantic call
+CHUNK = 8192  # rows validated and scored together: bounded memory, per-call costs amortized
+SCORE_COLUMNS = (
+    "row",
+    "title",
+    "release_date",
+    "success_probability",
+    "predicted_revenue",
+    "success",
+)
+REJECTED_COLUMNS = ("row", "reason")
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row refused before validation (e.g. a CSV row with the wrong number of cells)."""
+
+    reason: str
+
+
+class JsonLine(str):
+    """A JSONL line that is not valid JSON: pydantic parses it again to say why."""
 
 
 def _split_list(cell: str) -> Any:
@@ -75,15 +98,12 @@ def read_csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
             )
         for n, row in enumerate(reader, start=1):
             if None in row:
-                yield n, f"has {len(header) + len(row[None])} cells, the header has {len(header)}"
+                cells = len(header) + len(row[None])
+                yield n, BadRow(f"has {cells} cells, the header has {len(header)}")
                 continue
             yield n, {
                 k: (_split_list(v) if k in LIST_INPUTS else v) for k, v in row.items() if v != ""
             }
-
-
-class JsonLine(str):
-    """A JSONL line left for pydantic to parse and validate in one step (it is faster)."""
 
 
 def read_jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
@@ -92,11 +112,14 @@ def read_jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
         for line in fh:
             if line.strip():
                 n += 1
-                yield n, JsonLine(line)
+                try:
+                    yield n, json.loads(line)
+                except json.JSONDecodeError:
+                    yield n, JsonLine(line)
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(row number, raw record, JSON line or a reason string) per movie in a CSV/JSONL file."""
+    """(row number, parsed record, JsonLine or BadRow) per movie in a CSV/JSONL file."""
     if not path.is_file():
         raise UserError(f"{path}: input not found; pass an existing .csv or .jsonl file")
     suffix = path.suffix.lower()
@@ -107,85 +130,118 @@ def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
     raise UserError(f"{path}: unknown format '{suffix}'; use a .csv or .jsonl file")
 
 
-def _validate_lines(lines: list[JsonLine]) -> list[Movie] | None:
-    """A chunk of JSON lines in one pydantic call (a JSON array), or None if any line fails
-    (or the joined text does not hold exactly one value per line): then they go one by one."""
-    try:
-        movies = MOVIES.validate_json("[" + ",".join(lines) + "]")
-    except ValidationError:
-        return None
-    return movies if len(movies) == len(lines) else None
+def _reason(problems: list[Problem]) -> str:
+    return "; ".join(p.describe() for p in problems)
 
 
-def _validated(
-    rows: Iterator[tuple[int, Any]], genres: frozenset[str] | None
-) -> Iterator[tuple[int, Movie | None, str]]:
-    """(row, movie or None, why it was rejected) per row, in order. JSONL rows are validated
-    CHUNK at a time (one pydantic call instead of one per row); a chunk with a bad row is
-    redone row by row, so every rejected row keeps its own reasons."""
-    pending: list[tuple[int, JsonLine]] = []
+@dataclass(frozen=True)
+class Chunk:
+    """A validated chunk: the accepted movies as columns, with their input row numbers."""
 
-    def reason(problems: list[Problem]) -> str:
-        return "; ".join(p.describe() for p in problems)
-
-    def flush() -> Iterator[tuple[int, Movie | None, str]]:
-        movies = _validate_lines([line for _, line in pending])
-        if movies is None:
-            for n, line in pending:
-                movie, problems = validate(line, genres, json_text=True)
-                yield n, movie, reason(problems)
-        else:
-            for (n, _), movie in zip(pending, movies, strict=True):
-                problems = genre_problems(movie, genres)
-                yield n, (None if problems else movie), reason(problems)
-        pending.clear()
-
-    for n, raw in rows:
-        if isinstance(raw, JsonLine):
-            pending.append((n, raw))
-            if len(pending) >= CHUNK:
-                yield from flush()
-            continue
-        if pending:
-            yield from flush()
-        if isinstance(raw, str):
-            yield n, None, raw
-        else:
-            movie, problems = validate(raw, genres)
-            yield n, movie, reason(problems)
-    if pending:
-        yield from flush()
+    rows: np.ndarray
+    columns: dict[str, np.ndarray]
+    rejected: pd.DataFrame
 
 
-def score_rows(
-    model: dict[str, Any], rows: Iterator[tuple[int, Any]]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate every row, score the valid ones in one call: (scores, rejected)."""
-    genres = known_genres(model)
-    good: list[Movie] = []
-    good_rows: list[int] = []
+def validate_chunk(genres: frozenset[str] | None, rows: Sequence[tuple[int, Any]]) -> Chunk:
     rejected: list[tuple[int, str]] = []
-    for n, movie, reason in _validated(rows, genres):
-        if movie is None:
-            rejected.append((n, reason))
-        else:
-            good.append(movie)
-            good_rows.append(n)
-    scores = pd.DataFrame(
+    numbers: list[int] = []
+    records: list[Any] = []
+    for n, raw in rows:
+        if isinstance(raw, BadRow):
+            rejected.append((n, raw.reason))
+            continue
+        if isinstance(raw, JsonLine):
+            movie, problems = validate(raw, genres, json_text=True)
+            if movie is None:
+                rejected.append((n, _reason(problems)))
+                continue
+            raw = movie.model_dump()
+        numbers.append(n)
+        records.append(raw)
+    valid = validate_batch(records, genres)
+    rejected += [(numbers[i], _reason(problems)) for i, problems in valid.refused.items()]
+    return Chunk(
+        rows=np.array([numbers[i] for i in valid.accepted], dtype="int64"),
+        columns=to_columns(valid.columns),
+        rejected=pd.DataFrame(sorted(rejected), columns=list(REJECTED_COLUMNS)),
+    )
+
+
+def score_chunk(model: dict[str, Any], chunk: Chunk) -> pd.DataFrame:
+    """The scores of a validated chunk, one row per accepted movie (SCORE_COLUMNS)."""
+    out = pd.DataFrame(
         {
-            "row": pd.Series(good_rows, dtype="int64"),
-            "title": pd.Series([m.title for m in good], dtype="object"),
-            "release_date": pd.Series([m.release_date.isoformat() for m in good], dtype="object"),
+            "row": chunk.rows,
+            "title": chunk.columns["title"],
+            "release_date": np.datetime_as_string(chunk.columns["release_date"], unit="D"),
         }
     )
-    if good:
-        s = score(model, to_frame(good))
-        scores["success_probability"] = s.success_probability.round(6)
-        scores["predicted_revenue"] = s.predicted_revenue.round(2)
-        scores["success"] = s.success
-    else:
-        scores = scores.assign(success_probability=[], predicted_revenue=[], success=[])
-    return scores, pd.DataFrame(rejected, columns=["row", "reason"])
+    if len(chunk.rows) == 0:
+        return out.assign(success_probability=[], predicted_revenue=[], success=[])
+    s = score(model, chunk.columns)
+    return out.assign(
+        success_probability=s.success_probability.round(6),
+        predicted_revenue=s.predicted_revenue.round(2),
+        success=s.success,
+    )
+
+
+def _chunks(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def _append(fh: IO[str], df: pd.DataFrame) -> None:
+    df.to_csv(fh, index=False, header=False, lineterminator="\n")
+
+
+def _one_openmp_thread() -> None:
+    threadpool_limits(1, user_api="openmp")
+
+
+@dataclass(frozen=True)
+class Written:
+    scored: int
+    rejected: int
+    first_rejected: pd.DataFrame  # up to SHOW_REJECTED of them, to log
+
+
+def write_scores(
+    model: dict[str, Any],
+    rows: Iterator[tuple[int, Any]],
+    out: IO[str],
+    rejected: IO[str],
+    chunk_size: int = CHUNK,
+) -> Written:
+    """Score `rows` `chunk_size` at a time into the scores and rejected CSV files.
+
+    The trees release the GIL: one worker thread (one OpenMP thread) scores chunk k while
+    the main thread parses and validates chunk k+1, so both cores work without OpenMP
+    threads competing with the main thread."""
+    genres = known_genres(model)
+    out.write(",".join(SCORE_COLUMNS) + "\n")
+    rejected.write(",".join(REJECTED_COLUMNS) + "\n")
+    scored, refused, shown = 0, 0, []
+    with ThreadPoolExecutor(1, thread_name_prefix="score", initializer=_one_openmp_thread) as pool:
+        pending: Future[pd.DataFrame] | None = None
+        for chunk in map(partial(validate_chunk, genres), _chunks(rows, chunk_size)):
+            next_scores = pool.submit(score_chunk, model, chunk)
+            if pending is not None:
+                scores = pending.result()
+                _append(out, scores)
+                scored += len(scores)
+            pending = next_scores
+            _append(rejected, chunk.rejected)
+            refused += len(chunk.rejected)
+            if len(shown) < SHOW_REJECTED:
+                shown.append(chunk.rejected.head(SHOW_REJECTED))
+        if pending is not None:
+            scores = pending.result()
+            _append(out, scores)
+            scored += len(scores)
+    first = pd.concat(shown) if shown else pd.DataFrame(columns=list(REJECTED_COLUMNS))
+    return Written(scored, refused, first.head(SHOW_REJECTED))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,20 +260,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = read_rows(args.input)  # a missing file or unknown format fails before the load
     model = prepare_model(load_model(model_path))
-    scores, rejected = score_rows(model, rows)
-    write_csv(args.output, scores)
-    write_csv(rejected_path, rejected)
-    for row, reason in rejected.head(SHOW_REJECTED).itertuples(index=False):
+    with atomic_open(args.output) as out, atomic_open(rejected_path) as rej:
+        written = write_scores(model, rows, out, rej)
+    for row, reason in written.first_rejected.itertuples(index=False):
         log.warning("predict: %s row %s rejected: %s", args.input, row, reason)
-    record(rows=len(scores))
+    record(rows=written.scored)
     log.info(
         "predict: scored %s movies to %s, rejected %s (listed in %s)",
-        len(scores),
+        written.scored,
         args.output,
-        len(rejected),
+        written.rejected,
         rejected_path,
     )
-    if scores.empty and not rejected.empty:
+    if written.scored == 0 and written.rejected > 0:
         raise UserError(f"{args.input}: every row was rejected; see {rejected_path} and fix them")
     return 0
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -83,52 +83,65 @@ def _log_budget(df: pd.DataFrame) -> pd.Series:
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-SMALL = 256  # frames up to this many rows take per-value Python paths (no pandas overhead)
+SMALL = 256  # batches up to this many rows take per-value Python paths (no pandas overhead)
+DAYS = np.dtype("datetime64[D]")
+
+# What transform_arrays reads: a DataFrame, or (serving, batch scoring) one 1-D array per
+# input field, which skips pandas' per-column overhead.
+Records: TypeAlias = pd.DataFrame | Mapping[str, np.ndarray]
 
 
-def _day_array(dates: pd.Series) -> np.ndarray:
-    """pd.to_datetime(dates) as datetime64[D]; ISO 'YYYY-MM-DD' strings (what serving sends)
-    are parsed by numpy directly, which gives the same days without pandas' format guessing."""
-    if dates.dtype == object or isinstance(dates.dtype, pd.StringDtype):
+def _column(X: Records, name: str) -> np.ndarray:
+    values = X[name]
+    return values.to_numpy() if isinstance(values, pd.Series) else values
+
+
+def _day_array(dates: np.ndarray) -> np.ndarray:
+    """pd.to_datetime(dates) as datetime64[D]; ISO 'YYYY-MM-DD' strings and day arrays (what
+    serving sends) are converted by numpy directly, which gives the same days without pandas'
+    format guessing or its nanosecond range limit."""
+    if dates.dtype == DAYS:
+        return dates
+    if dates.dtype == object:
         values = dates.tolist()
         if all(isinstance(v, str) and _ISO_DAY.fullmatch(v) for v in values):
             try:
-                return np.array(values, dtype="datetime64[D]")
+                return np.array(values, dtype=DAYS)
             except ValueError:
                 pass  # e.g. 2010-02-30: let pandas raise its own error below
-    return pd.to_datetime(dates).to_numpy("datetime64[D]")
+    return pd.to_datetime(dates).to_numpy(DAYS)
 
 
-def _float_array(values: pd.Series) -> np.ndarray:
-    """pd.to_numeric(values, errors="coerce").astype("float64") as an array; object columns
-    of plain ints/floats/None are converted without pandas."""
+def _float_array(values: np.ndarray) -> np.ndarray:
+    """pd.to_numeric(values, errors="coerce").astype("float64"); small object arrays of plain
+    ints/floats/None are converted without pandas."""
     if values.dtype == object and len(values) <= SMALL:
         items = values.tolist()
         if all(v is None or type(v) in (int, float) for v in items):
             return np.array([np.nan if v is None else float(v) for v in items], dtype="float64")
-    return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype="float64")
 
 
-def _log_budget_array(df: pd.DataFrame) -> np.ndarray:
+def _log_budget_array(X: Records) -> np.ndarray:
     """_log_budget as an array (log1p of a positive budget, else NaN)."""
-    budget = _float_array(df["budget"])
+    budget = _float_array(_column(X, "budget"))
     with np.errstate(invalid="ignore"):
         positive = budget > 0
     return np.log1p(np.where(positive, budget, np.nan))
 
 
-def _flag_array(values: pd.Series) -> np.ndarray:
+def _flag_array(values: np.ndarray) -> np.ndarray:
     """values.fillna(False).astype(bool) as an array."""
-    items = values.to_numpy(object)
-    missing = pd.isna(items)
-    return np.array([not m and bool(v) for v, m in zip(items, missing, strict=True)], dtype=bool)
+    missing = pd.isna(values)
+    return np.array([not m and bool(v) for v, m in zip(values, missing, strict=True)], dtype=bool)
 
 
-def _primary_company_array(df: pd.DataFrame) -> np.ndarray:
+def _primary_company_array(X: Records) -> np.ndarray:
     """_primary_company as an object array, without pandas' per-row map."""
-    distributor = df["distributor"].to_numpy(object)
-    first = np.empty(len(df), dtype=object)
-    first[:] = [xs[0] if len(xs) else None for xs in df["production_companies"]]
+    distributor = _column(X, "distributor").astype(object, copy=False)
+    companies = _column(X, "production_companies")
+    first = np.empty(len(companies), dtype=object)
+    first[:] = [xs[0] if len(xs) else None for xs in companies]
     return np.where(pd.isna(distributor), first, distributor)
 
 
@@ -262,7 +275,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return self.feature_names_out_
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: Records) -> pd.DataFrame:
         """The feature frame: numeric columns float64, categorical ones pandas Categoricals
         with fixed categories (known values + OTHER; missing stays missing)."""
         columns = self.transform_arrays(X)
@@ -274,17 +287,18 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             )
             for name in self.feature_names_out_
         }
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame(out, index=X.index if isinstance(X, pd.DataFrame) else None)
 
-    def transform_arrays(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    def transform_arrays(self, X: Records) -> dict[str, np.ndarray]:
         """transform's columns as plain arrays, categorical ones as their integer codes (-1 =
-        missing): what a scorer that skips pandas (stages/api/fastpath.py) reads.
+        missing): what a scorer that skips pandas (stages/api/fastpath.py) reads. X is a
+        frame or one array per input field (a mapping skips pandas altogether).
 
         Vectorized (numpy over whole columns, lookups precomputed once per fitted object), so
-        a one-film frame is cheap and a large batch scales linearly."""
+        a one-film batch is cheap and a large batch scales linearly."""
         X = self._check(X)
-        n = len(X)
-        dates = _day_array(X["release_date"])
+        dates = _day_array(_column(X, "release_date"))
+        n = len(dates)
         nat = np.isnat(dates)
         days = dates.astype("int64")
         log_budget = _log_budget_array(X)
@@ -297,27 +311,28 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         out["release_year"] = np.where(nat, np.nan, year.astype("int64") + 1970.0)
         out["release_month"] = np.where(nat, np.nan, month.astype("float64"))
         out["release_weekday"] = np.where(nat, np.nan, ((days + 3) % 7).astype("float64"))
-        out["runtime"] = _float_array(X["runtime"])
-        collection = ~pd.isna(X["collection"].to_numpy(object))
-        out["is_sequel"] = (_flag_array(X["is_sequel"]) | collection).astype("float64")
+        out["runtime"] = _float_array(_column(X, "runtime"))
+        collection = ~pd.isna(_column(X, "collection"))
+        out["is_sequel"] = (_flag_array(_column(X, "is_sequel")) | collection).astype("float64")
         for col, name in (
             ("genres", "n_genres"),
             ("cast", "n_cast"),
             ("keywords", "n_keywords"),
             ("production_companies", "n_companies"),
         ):
-            out[name] = np.fromiter(map(len, X[col]), dtype="float64", count=n)
+            out[name] = np.fromiter(map(len, _column(X, col)), dtype="float64", count=n)
         company = _primary_company_array(X)
+        director = _column(X, "director").astype(object, copy=False)
         if self.track_record:
             prior_mean = self._prior_mean(days)
-            for kind, raw in (("director", X["director"].to_numpy(object)), ("company", company)):
+            for kind, raw in (("director", director), ("company", company)):
                 keys = [v if isinstance(v, str) else "" for v in raw]
                 films, roi = self._track_record(kind, keys, days, prior_mean)
                 out[f"{kind}_prior_films"] = films
                 out[f"{kind}_prior_log_roi"] = roi
         column = {g: j for j, g in enumerate(self.genres_)}
         onehot = np.zeros((n, len(self.genres_)))
-        for i, genres in enumerate(X["genres"]):
+        for i, genres in enumerate(_column(X, "genres")):
             for g in genres:
                 j = column.get(g)
                 if j is not None:
@@ -326,11 +341,11 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             out[f"genre_{g}"] = onehot[:, j]
         season = np.array([None, *SEASONS], dtype=object)[np.where(nat, 0, month)]
         raw = {
-            "certification": X["certification"].to_numpy(object),
+            "certification": _column(X, "certification").astype(object, copy=False),
             "distributor": company,
-            "source_material": X["source_material"].to_numpy(object),
-            "creative_type": X["creative_type"].to_numpy(object),
-            "language": X["original_language"].to_numpy(object),
+            "source_material": _column(X, "source_material").astype(object, copy=False),
+            "creative_type": _column(X, "creative_type").astype(object, copy=False),
+            "language": _column(X, "original_language").astype(object, copy=False),
             "season": season,
         }
         for name in CATEGORICAL:
@@ -374,15 +389,23 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
     def _prior_mean(self, days: np.ndarray) -> np.ndarray:
         """Mean log-ROI of all history films released strictly before each day."""
         hist_days = self.history_["day"]
-        csum = np.concatenate([[0.0], np.cumsum(self.history_["log_roi"])])
+        cache = self._cache()
+        if "prior_csum" not in cache:
+            cache["prior_csum"] = np.concatenate([[0.0], np.cumsum(self.history_["log_roi"])])
+        csum = cache["prior_csum"]
         n = np.searchsorted(hist_days, days, side="left")
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, csum[n] / np.maximum(n, 1), np.nan)
 
-    def _lookup(self, kind: str) -> _KeyIndex:
-        """The per-key history index, built once per fitted object (the cache is not saved
-        with the model: it is derived from `history_`, and dropped by fit)."""
+    def _cache(self) -> dict[str, Any]:
+        """Lookups derived from the fitted state, built on first use: not saved with the model
+        (__getstate__ drops them) and dropped by fit."""
         cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        return cache
+
+    def _lookup(self, kind: str) -> _KeyIndex:
+        """The per-key history index, built once per fitted object."""
+        cache = self._cache()
         if kind not in cache:
             cache[kind] = _KeyIndex.build(
                 self.history_[kind], self.history_["day"], self.history_["log_roi"]
@@ -391,7 +414,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
 
     def _category_dtype(self, name: str) -> pd.CategoricalDtype:
         """The output dtype of a categorical column (known values + OTHER), built once."""
-        cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        cache = self._cache()
         key = f"categories:{name}"
         if key not in cache:
             cache[key] = pd.CategoricalDtype([*self.categories_[name], OTHER])
@@ -399,7 +422,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
 
     def _category_codes(self, name: str) -> dict[str, int]:
         """Category -> code of a categorical output column, built once."""
-        cache: dict[str, Any] = self.__dict__.setdefault("_key_index", {})
+        cache = self._cache()
         key = f"codes:{name}"
         if key not in cache:
             categories = self._category_dtype(name).categories
@@ -437,8 +460,8 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return state
 
     @staticmethod
-    def _check(X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in INPUT_FIELDS if c not in X.columns]
+    def _check(X: Records) -> Records:
+        missing = [c for c in INPUT_FIELDS if c not in X]
         if missing:
             raise KeyError(f"missing input fields: {', '.join(missing)}")
         return X

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from stages.api.app import create_app
-from stages.api.scoring import Movie, score, to_frame
+from stages.api.scoring import Movie, movie_columns, score
 from stages.api.settings import Settings
 from stages.lib.cli import UserError
 from stages.lib.model_io import load_model
@@ -78,7 +78,7 @@ def test_single_movie_matches_the_model(client: TestClient, model_path: Path) ->
     resp = client.post("/predict", json=MOVIE)
     assert resp.status_code == 200
     body = resp.json()
-    expected = score(load_model(model_path), to_frame([Movie.model_validate(MOVIE)]))
+    expected = score(load_model(model_path), movie_columns([Movie.model_validate(MOVIE)]))
     assert body["title"] == "New Film"
     assert body["success_probability"] == pytest.approx(expected.success_probability[0], abs=1e-6)
     assert body["predicted_revenue"] == pytest.approx(expected.predicted_revenue[0], abs=0.01)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from stages.api.scoring import Movie, score, to_frame, validate
+from stages.api.scoring import Movie, known_genres, movie_columns, prepare_model, score, validate
 from stages.lib.model_io import load_model
-from stages.predict import CHUNK, JsonLine, _validated
+from stages.predict import SCORE_COLUMNS, read_jsonl_rows, write_scores
 from tests.conftest import ROOT, sh, tool_env
 
 GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genres": ["Drama"]}
@@ -64,7 +65,7 @@ def test_jsonl_scores_good_rows_and_lists_rejected(tmp_path: Path, model_path: P
     assert scores["title"].tolist() == ["Good", "Second"]
     expected = score(
         load_model(model_path),
-        to_frame(
+        movie_columns(
             [Movie.model_validate(json.loads(lines[0])), Movie.model_validate(json.loads(lines[7]))]
         ),
     )
@@ -144,23 +145,38 @@ def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
     assert "model not found; run 'make repro'" in err
 
 
-def test_chunked_jsonl_validation_matches_row_by_row() -> None:
-    """JSONL rows validated a chunk per pydantic call give exactly the row-by-row results,
-    across chunk boundaries, with a bad row in a chunk and two objects on one line."""
-    known = frozenset({"Drama", "Comedy"})
-    lines = [
-        json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(2 * CHUNK + 7)
-    ]
-    lines[5] = json.dumps(dict(GOOD, genres=["Space Opera"]))  # valid for pydantic, bad genre
-    lines[CHUNK + 3] = json.dumps(dict(GOOD, budget=-1))  # fails the whole chunk
-    lines[2 * CHUNK + 1] = json.dumps(GOOD) + ", " + json.dumps(GOOD)  # two values on a line
-    rows = [(n, JsonLine(line)) for n, line in enumerate(lines, start=1)]
-    got = list(_validated(iter(rows), known))
-    assert [n for n, _, _ in got] == list(range(1, len(lines) + 1))
-    for (n, movie, reason), line in zip(got, lines, strict=True):
-        expected, problems = validate(line, known, json_text=True)
-        assert movie == expected, n
-        assert reason == "; ".join(p.describe() for p in problems), n
-    assert got[5][1] is None
-    assert "unknown genre" in got[5][2]
-    assert got[2 * CHUNK + 1][1] is None  # not two movies
+def test_chunks_give_the_same_files_as_one_chunk(tmp_path: Path, model_path: Path) -> None:
+    """Rows scored a chunk at a time (the worker scoring one chunk while the next is validated)
+    give the same files as one chunk: order, row numbers and one header, whatever the chunk
+    boundaries and with a chunk that is rejected entirely."""
+    lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(23)]
+    for i in (0, 1, 2, 9, 22):  # the whole first chunk of 3 is rejected
+        lines[i] = json.dumps(dict(GOOD, budget=-i - 1))
+    lines[14] = "{not json"
+    src = tmp_path / "movies.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    model = prepare_model(load_model(model_path))
+    files = []
+    for chunk in (3, 7, 1000):
+        out, rej = io.StringIO(), io.StringIO()
+        written = write_scores(model, read_jsonl_rows(src), out, rej, chunk_size=chunk)
+        assert (written.scored, written.rejected) == (17, 6)
+        files.append((out.getvalue(), rej.getvalue()))
+    assert files[0] == files[1] == files[2]
+    scores = pd.read_csv(io.StringIO(files[0][0]))
+    assert tuple(scores.columns) == SCORE_COLUMNS
+    assert scores["row"].tolist() == [n for n in range(1, 24) if n not in (1, 2, 3, 10, 15, 23)]
+    assert pd.read_csv(io.StringIO(files[0][1]))["row"].tolist() == [1, 2, 3, 10, 15, 23]
+
+
+def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path) -> None:
+    """A JSONL row is parsed as JSON, then validated like a request body (Python mode)."""
+    model = prepare_model(load_model(model_path))
+    lines = [json.dumps(dict(GOOD, budget="30000000")), json.dumps(dict(GOOD, is_sequel="yes"))]
+    src = tmp_path / "movies.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    out, rej = io.StringIO(), io.StringIO()
+    write_scores(model, read_jsonl_rows(src), out, rej)
+    for line in lines:
+        assert validate(json.loads(line), known_genres(model))[0] is not None
+    assert pd.read_csv(io.StringIO(out.getvalue()))["row"].tolist() == [1, 2]

@@ -1,0 +1,92 @@
+"""validate_batch (field by field) against validate (one Movie per record), the definition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stages.api.scoring import MOVIE_FIELDS, movie_columns, to_columns, validate, validate_batch
+
+KNOWN = frozenset({"Action", "Drama"})
+GOOD: dict[str, Any] = {"title": "Good", "release_date": "2009-07-01", "budget": 30_000_000}
+
+AWKWARD: list[Any] = [
+    GOOD,
+    dict(GOOD, title="  Padded  ", genres=["Drama"], cast=["A", "B"]),
+    dict(GOOD, budget="45000000", runtime="95", is_sequel="yes"),
+    dict(GOOD, runtime=95.0, release_date=dt.date(2001, 2, 3)),
+    dict(GOOD, runtime=95.5),
+    dict(GOOD, runtime=0),
+    dict(GOOD, runtime=None, certification=None),
+    dict(GOOD, budget=-1),
+    dict(GOOD, budget=10**30),
+    dict(GOOD, budget=True),
+    dict(GOOD, title="   "),
+    dict(GOOD, title=123),
+    dict(GOOD, release_date="2010-02-30"),
+    dict(GOOD, release_date="18/06/2010"),
+    dict(GOOD, release_date=1_276_819_200),
+    dict(GOOD, genres="Drama"),
+    dict(GOOD, genres=["Space Opera", "Drama", "Western"]),
+    dict(GOOD, genres=[]),
+    dict(GOOD, genres=["Drama"] * 51),
+    dict(GOOD, is_sequel="perhaps"),
+    dict(GOOD, revenue=5),
+    dict(GOOD, colour="blue"),
+    {"title": "No date", "budget": 1},
+    {},
+    OrderedDict(GOOD),
+    ["a", "list"],
+    "a string",
+    None,
+    17,
+]
+
+
+def test_same_outcome_and_reasons_as_one_movie_at_a_time() -> None:
+    got = validate_batch(AWKWARD, KNOWN)
+    expected = [validate(r, KNOWN) for r in AWKWARD]
+    assert got.accepted == [i for i, (m, _) in enumerate(expected) if m is not None]
+    assert got.refused == {i: p for i, (m, p) in enumerate(expected) if m is None}
+    movies = [m for m, _ in expected if m is not None]
+    for name in MOVIE_FIELDS:
+        assert got.columns[name] == [getattr(m, name) for m in movies], name
+
+
+def test_accepts_a_large_valid_batch_without_refusals() -> None:
+    records = [dict(GOOD, title=f"T{i}", budget=i + 1, genres=["Action"]) for i in range(5000)]
+    got = validate_batch(records, KNOWN)
+    assert got.accepted == list(range(5000))
+    assert not got.refused
+    assert got.columns["budget"][-1] == 5000
+    assert got.columns["cast"][0] == []  # the default of a missing list field
+
+
+def test_an_empty_batch() -> None:
+    got = validate_batch([], KNOWN)
+    assert (got.accepted, got.refused) == ([], {})
+    assert to_columns(got.columns)["title"].shape == (0,)
+
+
+@pytest.mark.parametrize("genres", [["Action"], ["Action", "Drama"]])
+def test_columns_keep_lists_one_per_row(genres: list[str]) -> None:
+    """Equal-length lists stay one object per row (np.array would make a 2-D array)."""
+    valid = validate_batch([dict(GOOD, genres=genres)] * 3, KNOWN)
+    cols = to_columns(valid.columns)
+    assert cols["genres"].shape == (3,)
+    assert cols["genres"][0] == genres
+    assert cols["release_date"].dtype == np.dtype("datetime64[D]")
+
+
+def test_batch_columns_equal_the_movie_columns() -> None:
+    valid = validate_batch(AWKWARD, KNOWN)
+    movies = [m for m, _ in (validate(r, KNOWN) for r in AWKWARD) if m is not None]
+    batch, one = to_columns(valid.columns), movie_columns(movies)
+    assert batch.keys() == one.keys()
+    for name in batch:
+        assert batch[name].dtype == one[name].dtype, name
+        assert batch[name].tolist() == one[name].tolist(), name
