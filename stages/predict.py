@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import itertools
 import json
 import logging
@@ -260,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = read_rows(args.input)  # a missing file or unknown format fails before the load
     model = prepare_model(load_model(model_path))
+    gc.freeze()  # the model lives to the end: the collector need not walk it for every chunk
     with atomic_open(args.output) as out, atomic_open(rejected_path) as rej:
         written = write_scores(model, rows, out, rej)
     for row, reason in written.first_rejected.itertuples(index=False):

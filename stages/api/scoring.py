@@ -51,6 +51,7 @@ class Movie(BaseModel):
 
 
 MOVIE_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
+FIELD_NAMES = frozenset(MOVIE_FIELDS)
 REQUIRED_FIELDS = frozenset(n for n, f in Movie.model_fields.items() if f.is_required())
 
 
@@ -156,56 +157,74 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
     several times faster. Records that are not plain objects with known and required keys, or
     with a value a field refuses, are validated one by one by Movie, so every refused record
     gets exactly validate()'s reasons."""
-    fields = Movie.model_fields
     plain = [
         i
         for i, r in enumerate(records)
-        if type(r) is dict and r.keys() >= REQUIRED_FIELDS and all(k in fields for k in r)
+        if type(r) is dict and r.keys() >= REQUIRED_FIELDS and r.keys() <= FIELD_NAMES
     ]
-    one_by_one = sorted(set(range(len(records))).difference(plain))
-    values: dict[str, dict[int, Any]] = {}
-    failed: set[int] = set()
-    for name, adapter in COLUMN_ADAPTERS.items():
-        rows = [i for i in plain if name in records[i] and i not in failed]
-        raw = [records[i][name] for i in rows]
-        try:
-            out = adapter.validate_python(raw)
-        except ValidationError as exc:
-            bad = {rows[int(e["loc"][0])] for e in exc.errors(include_url=False)}
-            failed |= bad
-            keep = [j for j, i in enumerate(rows) if i not in bad]
-            rows = [rows[j] for j in keep]
-            out = adapter.validate_python([raw[j] for j in keep])
-        values[name] = dict(zip(rows, out, strict=True))
+    recs = [records[i] for i in plain]
+    failed: set[int] = set()  # positions in `plain`
+    values = {name: _validate_field(name, recs, failed) for name in MOVIE_FIELDS}
     refused: dict[int, list[Problem]] = {}
-    for i in sorted(failed.union(one_by_one)):
+    movies: dict[int, Movie] = {}  # accepted one by one (not expected: Movie and the field
+    # adapters agree), but Movie decides
+    for i in sorted(set(range(len(records))).difference(plain).union(plain[j] for j in failed)):
         movie, problems = validate(records[i], known)
         if movie is None:
             refused[i] = problems
-        else:  # not expected (Movie and the field adapters agree), but Movie decides
-            for name in MOVIE_FIELDS:
-                values[name][i] = getattr(movie, name)
-    accepted = []
-    for i in sorted(set(range(len(records))).difference(refused)):
-        genres = values["genres"].get(i, ())
-        problems = genre_problems(genres, known) if genres else []
-        if problems:
-            refused[i] = problems
         else:
-            accepted.append(i)
-    columns = {}
-    for name in MOVIE_FIELDS:
-        given = values[name]
-        if len(given) == len(accepted):  # every accepted row has the field
-            columns[name] = [given[i] for i in accepted]
+            movies[i] = movie
+    source: list[tuple[int, int | None]] = [  # (record, position in `plain` or None)
+        (i, j) for j, i in enumerate(plain) if j not in failed
+    ]
+    if movies:
+        source = sorted(source + [(i, None) for i in movies])
+    accepted: list[tuple[int, int | None]] = []
+    for i, j in source:
+        genres = values["genres"][j] if j is not None else movies[i].genres
+        if known is not None and genres and not known.issuperset(genres):
+            refused[i] = genre_problems(genres, known)
         else:
-            factory = fields[name].default_factory  # Movie's factories take no arguments
-            default = fields[name].default
-            columns[name] = [
-                given[i] if i in given else (factory() if factory else default)  # type: ignore[call-arg]
-                for i in accepted
-            ]
-    return Validated(accepted, columns, dict(sorted(refused.items())))
+            accepted.append((i, j))
+    columns = {
+        name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
+        for name, col in values.items()
+    }
+    return Validated([i for i, _ in accepted], columns, dict(sorted(refused.items())))
+
+
+_MISSING = object()
+
+
+def _validate_field(name: str, records: list[dict[str, Any]], failed: set[int]) -> list[Any]:
+    """One field of every record, validated (the field's default where it is absent); adds
+    the positions of records whose value the field refuses to `failed`."""
+    raw = [r.get(name, _MISSING) for r in records]
+    present = list(range(len(raw)))
+    if _MISSING in raw:
+        present = [j for j, v in enumerate(raw) if v is not _MISSING]
+        info = Movie.model_fields[name]
+        factory = info.default_factory  # Movie's factories take no arguments
+        out = [factory() if factory else info.default for _ in raw]  # type: ignore[call-arg]
+    else:
+        out = raw
+    if not present:
+        return out
+    given = [raw[j] for j in present] if out is not raw else raw
+    adapter = COLUMN_ADAPTERS[name]
+    try:
+        checked = adapter.validate_python(given)
+    except ValidationError as exc:
+        bad = {int(e["loc"][0]) for e in exc.errors(include_url=False)}
+        failed.update(present[k] for k in bad)
+        keep = [k for k in range(len(given)) if k not in bad]
+        present = [present[k] for k in keep]
+        checked = adapter.validate_python([given[k] for k in keep])
+    if out is raw:
+        out = list(raw)
+    for j, value in zip(present, checked, strict=True):
+        out[j] = value
+    return out
 
 
 def _objects(values: Iterable[Any], n: int) -> np.ndarray:
