@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,3 +87,100 @@ def test_heads_without_sklearns_expected_internals_use_the_pipelines(
     assert shared_features(model) is feats
     assert fastpath.build(model, feats) is None
     assert prepare_model(model)[FAST_PATH] is None
+
+
+def sklearn_raw(estimator: object, enc: np.ndarray) -> np.ndarray:
+    """Raw predictions of an encoded matrix by sklearn's own loop over its tree predictors."""
+    est: Any = estimator
+    raw = np.zeros((len(enc), est.n_trees_per_iteration_), order="F")
+    raw += est._baseline_prediction
+    est._predict_iterations(enc, est._predictors, raw, False, 1)
+    return raw
+
+
+def awkward_rows(head: Any, seed: int = 0) -> np.ndarray:
+    """Encoded rows for `head`: each numeric split threshold exactly and one ulp either side,
+    every uint8 categorical code (known, unknown to the head, fractional), negative codes
+    and NaN everywhere; the other cells random."""
+    forest, k = head.forest, len(head.categorical)
+    width = k + len(head.numeric)
+    specials = []
+    for node in np.flatnonzero(forest.splits() & ~forest.categorical):
+        t = forest.threshold[node]
+        specials += [
+            (forest.feature[node], v)
+            for v in (t, np.nextafter(t, -np.inf), np.nextafter(t, np.inf))
+        ]
+    for j in range(k):
+        codes = [*np.arange(256.0), -1.0, -3.0, -0.5, 0.5, 2.75, np.nan]
+        specials += [(j, v) for v in codes]
+    specials += [(j, np.nan) for j in range(width)]
+    rng = np.random.default_rng(seed)
+    enc = np.empty((len(specials), width))
+    enc[:, :k] = rng.integers(-1, 12, size=(len(specials), k))
+    enc[:, k:] = rng.normal(0, 5, size=(len(specials), width - k))
+    enc[rng.random(enc.shape) < 0.1] = np.nan
+    for i, (j, v) in enumerate(specials):
+        enc[i, j] = v
+    return enc
+
+
+@pytest.fixture(scope="module")
+def fast(model: dict[str, Any]) -> fastpath.FastHeads:
+    built = fastpath.build(model, shared_features(model))
+    assert built is not None
+    return built
+
+
+@pytest.mark.parametrize("head", ["classifier", "regressor"])
+def test_all_trees_at_once_sums_exactly_like_sklearns_trees(
+    fast: fastpath.FastHeads, head: str
+) -> None:
+    """Bitwise: the walk, its NaN/categorical/threshold rules and the order of the sum."""
+    fitted = getattr(fast, head)
+    assert fitted.forest.categorical.any()  # the rows below reach categorical splits
+    enc = awkward_rows(fitted)
+    expected = sklearn_raw(fitted.estimator, enc)
+    got = fitted.forest.raw(enc)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+def test_small_and_large_batches_score_alike(
+    fast: fastpath.FastHeads, model: dict[str, Any], sample: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """A batch over the threshold (sklearn's per-tree predict) and the same rows in batches
+    under it (all trees at once) give bitwise the same scores."""
+    train, _ = sample
+    columns = shared_features(model).transform_arrays(train)
+    assert len(train) > 2 * fast.numpy_max_rows
+    whole = fast.predict(columns)
+    size = fast.numpy_max_rows
+    parts = [
+        fast.predict({k: v[i : i + size] for k, v in columns.items()})
+        for i in range(0, len(train), size)
+    ]
+    for got, expected in zip(zip(*parts, strict=True), whole, strict=True):
+        np.testing.assert_array_equal(np.concatenate(got).view(np.uint64), expected.view(np.uint64))
+
+
+def test_verification_catches_an_all_trees_walk_off_by_an_ulp(
+    model: dict[str, Any],
+) -> None:
+    """Thresholds one ulp low only change rows exactly on a split value: the probe has them."""
+    built = fastpath.build(model, shared_features(model))
+    assert built is not None
+    assert fastpath.disagreements(built, model, shared_features(model)) == []
+    threshold = built.classifier.forest.threshold
+    threshold[:] = np.nextafter(threshold, -np.inf)
+    assert fastpath.disagreements(built, model, shared_features(model)) == ["numpy"]
+
+
+def test_verification_catches_a_per_tree_evaluator_with_wrong_bitsets(
+    model: dict[str, Any],
+) -> None:
+    """No known categories: sklearn's predictors send every category the missing way."""
+    built = fastpath.build(model, shared_features(model))
+    assert built is not None
+    built.regressor.bitsets[0][:] = 0
+    assert fastpath.disagreements(built, model, shared_features(model)) == ["sklearn"]
