@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -251,12 +252,15 @@ class FastHeads:
     regressor: _Head
     numpy_max_rows: int = NUMPY_MAX_ROWS  # batches up to this size use _Forest
 
+    @cached_property
+    def shared_input(self) -> bool:
+        """Both heads encode the features alike (then one encoded matrix serves both)."""
+        return self.regressor.same_input(self.classifier)
+
     def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(P(success), log1p(revenue)) from FeatureStep.transform_arrays' output."""
         enc = self.classifier.encode(columns)
-        enc_reg = (
-            enc if self.regressor.same_input(self.classifier) else self.regressor.encode(columns)
-        )
+        enc_reg = enc if self.shared_input else self.regressor.encode(columns)
         clf, reg = self.classifier.estimator, self.regressor.estimator
         at_once = len(enc) <= self.numpy_max_rows
         proba = clf._loss.predict_proba(self.classifier.raw(enc, at_once))[:, 1]

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from stages.api import fastpath
 from stages.api.fastpath import FastHeads
+from stages.lib.features import Records
 from stages.lib.schema import FIELDS, POST_RELEASE
 
 DATA_SOURCE = "predict"
@@ -233,24 +234,35 @@ def _objects(values: Iterable[Any], n: int) -> np.ndarray:
 
 
 def to_columns(fields: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
-    """Validated movie fields (MOVIE_FIELDS -> values) as normalized records, one array per
-    schema field (post-release ones None): what the model's feature step reads."""
+    """Validated movie fields (MOVIE_FIELDS -> values) as one array per field: what the
+    model's feature step reads (release dates as datetime64[D])."""
     n = len(fields["title"])
-    cols: dict[str, np.ndarray] = {}
+    return {
+        name: (
+            np.array(values, dtype="datetime64[D]")
+            if FIELDS[name][0] == "date"
+            else _objects(values, n)
+        )
+        for name, values in fields.items()
+    }
+
+
+def _records(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Normalized records (every schema field, post-release ones None) for a model whose
+    pipelines read a frame of the training data's shape."""
+    n = len(columns["title"])
+    cols: dict[str, Any] = {}
     for name, (kind, _) in FIELDS.items():
-        values = fields.get(name)
-        if kind == "date" and values is not None:
-            cols[name] = np.array(values, dtype="datetime64[D]")
-        elif values is not None:
-            cols[name] = _objects(values, n)
+        if name in columns:
+            cols[name] = columns[name]
         elif kind == "list":
             cols[name] = _objects(([] for _ in range(n)), n)
         else:
             cols[name] = np.full(n, None, dtype=object)
     cols["id"] = np.arange(1, n + 1)
     cols["data_source"] = np.full(n, DATA_SOURCE, dtype=object)
-    cols["original_title"] = cols["title"]
-    return cols
+    cols["original_title"] = columns["title"]
+    return pd.DataFrame(cols, columns=list(FIELDS))
 
 
 def movie_columns(movies: Sequence[Movie]) -> dict[str, np.ndarray]:
@@ -282,20 +294,20 @@ def prepare_model(model: Mapping[str, Any]) -> dict[str, Any]:
     return {**model, FAST_PATH: fastpath.build(model, feats) if feats is not None else None}
 
 
-def score(model: Mapping[str, Any], columns: Mapping[str, np.ndarray]) -> Scores:
+def score(model: Mapping[str, Any], columns: Records) -> Scores:
     """P(success) from the classifier, revenue from the log1p regressor, the model's threshold.
 
     With a shared feature step the features are computed once and fed to both heads: through
     the verified fast path if prepare_model built one, else each head's final estimator (the
     same numbers as each Pipeline's predict). `columns` come from to_columns (validated
-    inputs) and the feature frame is ours, so sklearn's per-call parameter validation is
-    skipped.
+    inputs) or are a frame of records, and the feature frame is ours, so sklearn's per-call
+    parameter validation is skipped.
     """
     feats = shared_features(model)
     fast: FastHeads | None = model.get(FAST_PATH)
     with sklearn.config_context(skip_parameter_validation=True):
         if feats is None:
-            frame = pd.DataFrame(columns, columns=list(FIELDS))
+            frame = columns if isinstance(columns, pd.DataFrame) else _records(columns)
             proba = model["classifier"].predict_proba(frame)[:, 1]
             log_revenue = model["regressor"].predict(frame)
         else:

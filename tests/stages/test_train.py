@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.api.scoring import score, shared_features
+from stages.api.scoring import Movie, movie_columns, prepare_model, score, shared_features
 from stages.lib.cli import UserError
 from stages.lib.model_io import load_model, load_model_isolated, save_model
 from stages.lib.modeling import build_pipeline, choose_threshold, expanding_window, thresholds_from
@@ -134,6 +134,29 @@ def test_heads_share_one_feature_step_and_score_like_separate_pipelines(
     np.testing.assert_array_equal(
         score(separate, train_df).success_probability, scores.success_probability
     )
+
+
+def test_pipelines_of_their_own_score_validated_movies_like_the_fast_path(
+    train_df: pd.DataFrame,
+) -> None:
+    """Validated movies (arrays, no post-release fields) through a model whose heads are whole
+    pipelines: completed into records, the same numbers as the shared step's fast path."""
+    model = prepare_model(train(train_df, PARAMS))
+    y = train_df["success"].to_numpy()
+    separate = dict(
+        model,
+        classifier=build_pipeline(PARAMS).fit(train_df, y),
+        regressor=build_pipeline(PARAMS, "regress").fit(train_df, np.log1p(train_df["revenue"])),
+    )
+    assert shared_features(separate) is None
+    movies = [
+        Movie(title="A", release_date="2009-07-01", budget=30_000_000, genres=["Drama"]),
+        Movie(title="B", release_date="2011-03-04", budget=5_000_000, director="Nobody"),
+    ]
+    columns = movie_columns(movies)
+    got, fast = score(separate, columns), score(model, columns)
+    np.testing.assert_array_equal(got.success_probability, fast.success_probability)
+    np.testing.assert_array_equal(got.predicted_revenue, fast.predicted_revenue)
 
 
 def test_isolated_load_gives_the_same_model_and_the_same_errors(
