@@ -14,7 +14,6 @@ import argparse
 import csv
 import gc
 import itertools
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -76,8 +76,8 @@ class JsonLine(str):
 def _split_list(cell: str) -> Any:
     if cell.startswith("["):
         try:
-            return json.loads(cell)
-        except json.JSONDecodeError:
+            return orjson.loads(cell)
+        except orjson.JSONDecodeError:
             return cell  # pydantic then reports "should be a valid list" for this field
     return [part.strip() for part in cell.split("|") if part.strip()]
 
@@ -114,8 +114,8 @@ def read_jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
             if line.strip():
                 n += 1
                 try:
-                    yield n, json.loads(line)
-                except json.JSONDecodeError:
+                    yield n, orjson.loads(line)
+                except orjson.JSONDecodeError:  # also integers beyond 64 bits: pydantic decides
                     yield n, JsonLine(line)
 
 
@@ -217,30 +217,31 @@ def write_scores(
 ) -> Written:
     """Score `rows` `chunk_size` at a time into the scores and rejected CSV files.
 
-    The trees release the GIL: one worker thread (one OpenMP thread) scores chunk k while
-    the main thread parses and validates chunk k+1, so both cores work without OpenMP
-    threads competing with the main thread."""
+    The trees release the GIL: one worker thread (one OpenMP thread) scores and writes chunk
+    k while the main thread parses and validates chunk k+1, so both cores work without
+    OpenMP threads competing with the main thread."""
     genres = known_genres(model)
     out.write(",".join(SCORE_COLUMNS) + "\n")
     rejected.write(",".join(REJECTED_COLUMNS) + "\n")
     scored, refused, shown = 0, 0, []
+
+    def score_and_write(chunk: Chunk) -> int:
+        scores = score_chunk(model, chunk)
+        _append(out, scores)
+        return len(scores)
+
     with ThreadPoolExecutor(1, thread_name_prefix="score", initializer=_one_openmp_thread) as pool:
-        pending: Future[pd.DataFrame] | None = None
+        pending: Future[int] | None = None
         for chunk in map(partial(validate_chunk, genres), _chunks(rows, chunk_size)):
-            next_scores = pool.submit(score_chunk, model, chunk)
-            if pending is not None:
-                scores = pending.result()
-                _append(out, scores)
-                scored += len(scores)
-            pending = next_scores
             _append(rejected, chunk.rejected)
             refused += len(chunk.rejected)
             if len(shown) < SHOW_REJECTED:
                 shown.append(chunk.rejected.head(SHOW_REJECTED))
+            if pending is not None:  # one chunk in the worker at a time: bounded memory
+                scored += pending.result()
+            pending = pool.submit(score_and_write, chunk)  # one worker: written in order
         if pending is not None:
-            scores = pending.result()
-            _append(out, scores)
-            scored += len(scores)
+            scored += pending.result()
     first = pd.concat(shown) if shown else pd.DataFrame(columns=list(REJECTED_COLUMNS))
     return Written(scored, refused, first.head(SHOW_REJECTED))
 
