@@ -175,11 +175,12 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
             refused[i] = problems
         else:
             movies[i] = movie
-    source: list[tuple[int, int | None]] = [  # (record, position in `plain` or None)
-        (i, j) for j, i in enumerate(plain) if j not in failed
-    ]
-    if movies:
-        source = sorted(source + [(i, None) for i in movies])
+    if movies:  # the general case: rows from `plain` and from Movie, in input order
+        source = sorted(
+            [(i, j) for j, i in enumerate(plain) if j not in failed] + [(i, None) for i in movies]
+        )
+    else:
+        source = [(i, j) for j, i in enumerate(plain) if j not in failed]
     accepted: list[tuple[int, int | None]] = []
     for i, j in source:
         genres = values["genres"][j] if j is not None else movies[i].genres
@@ -187,10 +188,16 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
             refused[i] = genre_problems(genres, known)
         else:
             accepted.append((i, j))
-    columns = {
-        name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
-        for name, col in values.items()
-    }
+    if len(accepted) == len(plain) and not movies:  # every plain record, nothing else
+        columns = values
+    elif not movies:
+        keep = [j for _, j in accepted]
+        columns = {name: [col[j] for j in keep] for name, col in values.items()}  # type: ignore[index]
+    else:
+        columns = {
+            name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
+            for name, col in values.items()
+        }
     return Validated([i for i, _ in accepted], columns, dict(sorted(refused.items())))
 
 

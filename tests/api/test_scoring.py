@@ -47,9 +47,14 @@ AWKWARD: list[Any] = [
 ]
 
 
-def test_same_outcome_and_reasons_as_one_movie_at_a_time() -> None:
-    got = validate_batch(AWKWARD, KNOWN)
-    expected = [validate(r, KNOWN) for r in AWKWARD]
+@pytest.mark.parametrize(
+    "records",
+    [AWKWARD, [r for r in AWKWARD if not isinstance(r, OrderedDict)]],
+    ids=["some-accepted-by-movie", "all-accepted-field-by-field"],
+)
+def test_same_outcome_and_reasons_as_one_movie_at_a_time(records: list[Any]) -> None:
+    got = validate_batch(records, KNOWN)
+    expected = [validate(r, KNOWN) for r in records]
     assert got.accepted == [i for i, (m, _) in enumerate(expected) if m is not None]
     assert got.refused == {i: p for i, (m, p) in enumerate(expected) if m is None}
     movies = [m for m, _ in expected if m is not None]
