@@ -146,7 +146,7 @@ def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_chunks_give_the_same_files_as_one_chunk(tmp_path: Path, model_path: Path) -> None:
-    """Rows scored a chunk at a time (the worker scoring one chunk while the next is validated)
+    """Rows scored a chunk at a time
     give the same files as one chunk: order, row numbers and one header, whatever the chunk
     boundaries and with a chunk that is rejected entirely."""
     lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(23)]
