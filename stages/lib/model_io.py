@@ -74,12 +74,18 @@ def save_model(path: Path | str, model: dict[str, Any]) -> None:
         tmp.write_bytes(canonical_skops(sio.dumps(model)))
 
 
-def load_model(path: Path | str) -> dict[str, Any]:
-    import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
-
+def require_model_file(path: Path | str) -> Path:
+    """The model's path, or the one-line error for a missing file (before any slow import)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: model not found; run 'make repro' (or 'dvc pull') first")
+    return path
+
+
+def load_model(path: Path | str) -> dict[str, Any]:
+    import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
+
+    path = require_model_file(path)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises several types for a corrupt archive

@@ -155,11 +155,10 @@ def test_chunks_give_the_same_files_as_one_chunk(tmp_path: Path, model_path: Pat
     lines[14] = "{not json"
     src = tmp_path / "movies.jsonl"
     src.write_text("\n".join(lines) + "\n")
-    model = prepare_model(load_model(model_path))
     files = []
     for chunk in (3, 7, 1000):
         out, rej = io.StringIO(), io.StringIO()
-        written = write_scores(model, read_jsonl_rows(src), out, rej, chunk_size=chunk)
+        written = write_scores(model_path, read_jsonl_rows(src), out, rej, chunk_size=chunk)
         assert (written.scored, written.rejected) == (17, 6)
         files.append((out.getvalue(), rej.getvalue()))
     assert files[0] == files[1] == files[2]
@@ -176,7 +175,44 @@ def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path)
     src = tmp_path / "movies.jsonl"
     src.write_text("\n".join(lines) + "\n")
     out, rej = io.StringIO(), io.StringIO()
-    write_scores(model, read_jsonl_rows(src), out, rej)
+    write_scores(model_path, read_jsonl_rows(src), out, rej)
     for line in lines:
         assert validate(json.loads(line), known_genres(model))[0] is not None
     assert pd.read_csv(io.StringIO(out.getvalue()))["row"].tolist() == [1, 2]
+
+
+def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path) -> None:
+    """Chunks scored by two worker processes come back in input order: the same bytes as
+    one process, rejected rows included."""
+    lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(40)]
+    lines[3] = json.dumps(dict(GOOD, budget=-1))
+    lines[31] = "{not json"
+    src = tmp_path / "movies.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    files = []
+    for jobs in (1, 2):
+        out, rej = io.StringIO(), io.StringIO()
+        write_scores(model_path, read_jsonl_rows(src), out, rej, jobs=jobs, chunk_size=4)
+        files.append((out.getvalue(), rej.getvalue()))
+    assert files[0] == files[1]
+    assert pd.read_csv(io.StringIO(files[1][1]))["row"].tolist() == [4, 32]
+
+
+def test_a_model_workers_cannot_load_is_a_user_error(tmp_path: Path) -> None:
+    src = tmp_path / "m.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    bad = tmp_path / "bad.skops"
+    bad.write_bytes(b"not a zip")
+    code, err = predict(tmp_path, bad, src, "--jobs", "2")
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(f"error: {bad}: not a readable skops model")
+    assert "Traceback" not in err
+    assert not (tmp_path / "scores.csv").exists()
+
+
+def test_jobs_below_one_is_a_user_error(tmp_path: Path, model_path: Path) -> None:
+    src = tmp_path / "m.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    code, err = predict(tmp_path, model_path, src, "--jobs", "0")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "error: --jobs 0: use 1 or more processes"
