@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from stages.api.scoring import (
     MOVIE_FIELDS,
+    REQUIRED_FIELDS,
     Problem,
     known_genres,
     prepare_model,
@@ -50,7 +51,7 @@ from stages.lib.schema import FIELDS
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("title", "release_date", "budget")
+REQUIRED = tuple(f for f in MOVIE_FIELDS if f in REQUIRED_FIELDS)
 LIST_INPUTS = frozenset(f for f in MOVIE_FIELDS if FIELDS[f][0] == "list")
 SHOW_REJECTED = 10  # rejected rows also logged, up to this many
 CHUNK = 8192  # rows validated and scored together: bounded memory, per-call costs amortized
@@ -99,7 +100,7 @@ def _csv_header(path: Path) -> list[str]:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise UserError(
-            f"{path}: no column '{missing[0]}'; add it (required: title, release_date, budget)"
+            f"{path}: no column '{missing[0]}'; add it (required: {', '.join(REQUIRED)})"
         )
     return header
 
