@@ -175,12 +175,9 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
             refused[i] = problems
         else:
             movies[i] = movie
-    if movies:  # the general case: rows from `plain` and from Movie, in input order
-        source = sorted(
-            [(i, j) for j, i in enumerate(plain) if j not in failed] + [(i, None) for i in movies]
-        )
-    else:
-        source = [(i, j) for j, i in enumerate(plain) if j not in failed]
+    source = sorted(  # (record, its position in `plain`, or None: accepted by Movie)
+        [(i, j) for j, i in enumerate(plain) if j not in failed] + [(i, None) for i in movies]
+    )
     accepted: list[tuple[int, int | None]] = []
     for i, j in source:
         genres = values["genres"][j] if j is not None else movies[i].genres
@@ -190,9 +187,6 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
             accepted.append((i, j))
     if len(accepted) == len(plain) and not movies:  # every plain record, nothing else
         columns = values
-    elif not movies:
-        keep = [j for _, j in accepted]
-        columns = {name: [col[j] for j in keep] for name, col in values.items()}  # type: ignore[index]
     else:
         columns = {
             name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
