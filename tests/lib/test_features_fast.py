@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from stages.collect import map_sample, read_sample
-from stages.lib.features import CATEGORICAL, OTHER, SEASONS, TRACK_KEYS, MovieFeatures
+from stages.lib.features import (
+    CATEGORICAL,
+    INPUT_FIELDS,
+    OTHER,
+    SEASONS,
+    TRACK_KEYS,
+    MovieFeatures,
+)
 from stages.prepare import PrepareParams, prepare
 from tests.conftest import ROOT
 
@@ -151,3 +158,22 @@ def test_the_lookup_cache_is_not_saved_and_is_rebuilt_after_refit(
     early = train[train["release_date"] < pd.Timestamp("2000-01-01")]
     feats.fit(early)
     pd.testing.assert_frame_equal(feats.transform(test), reference_transform(feats, test))
+
+
+def test_one_array_per_field_gives_the_frames_features(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """What serving passes (a mapping of 1-D arrays, dates as datetime64[D]) gives exactly
+    the features of the same records as a frame, for a small and a large batch."""
+    train, test = sample
+    feats = MovieFeatures(top_k=20, min_count=10).fit(train)
+    for df in (test.head(3), test):
+        arrays = {c: df[c].to_numpy() for c in INPUT_FIELDS}
+        arrays["release_date"] = df["release_date"].to_numpy().astype("datetime64[D]")
+        got, expected = feats.transform_arrays(arrays), feats.transform_arrays(df)
+        assert got.keys() == expected.keys()
+        for name in expected:
+            np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+        pd.testing.assert_frame_equal(
+            feats.transform(arrays), feats.transform(df).reset_index(drop=True)
+        )
