@@ -317,16 +317,7 @@ def disagreements(fast: FastHeads, model: Mapping[str, Any], feats: Any) -> list
     every numeric split threshold."""
     clf, reg = model["classifier"][-1], model["regressor"][-1]
     columns = on_split_values(probe_columns(feats), (fast.classifier, fast.regressor))
-    frame = pd.DataFrame(
-        {
-            name: (
-                pd.Categorical.from_codes(values, dtype=feats._category_dtype(name))
-                if name in CATEGORICAL
-                else values
-            )
-            for name, values in columns.items()
-        }
-    )
+    frame = feats.as_frame(columns)
     proba, log_revenue = clf.predict_proba(frame)[:, 1], reg.predict(frame)
     wrong = []
     for name, numpy_rows in (("numpy", len(frame)), ("sklearn", 0)):

@@ -278,7 +278,11 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: Records) -> pd.DataFrame:
         """The feature frame: numeric columns float64, categorical ones pandas Categoricals
         with fixed categories (known values + OTHER; missing stays missing)."""
-        columns = self.transform_arrays(X)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return self.as_frame(self.transform_arrays(X), index)
+
+    def as_frame(self, columns: Mapping[str, np.ndarray], index: Any = None) -> pd.DataFrame:
+        """transform_arrays' output (categorical columns as codes) as transform's frame."""
         out = {
             name: (
                 pd.Categorical.from_codes(columns[name], dtype=self._category_dtype(name))
@@ -287,7 +291,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             )
             for name in self.feature_names_out_
         }
-        return pd.DataFrame(out, index=X.index if isinstance(X, pd.DataFrame) else None)
+        return pd.DataFrame(out, index=index)
 
     def transform_arrays(self, X: Records) -> dict[str, np.ndarray]:
         """transform's columns as plain arrays, categorical ones as their integer codes (-1 =
