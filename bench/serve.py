@@ -220,10 +220,10 @@ def trees_only(src: Path, runs: int) -> float:
     under the command's throughput, whatever parsing and validation cost."""
     from stages.api.scoring import FAST_PATH, known_genres, prepare_model, shared_features
     from stages.lib.model_io import load_model
-    from stages.predict import read_rows, validate_chunk
+    from stages.predict import read_chunks, validate_chunk
 
     model = prepare_model(load_model(ROOT / "models" / "model.skops"))
-    chunk = validate_chunk(known_genres(model), list(read_rows(src)))
+    chunk = validate_chunk(known_genres(model), next(read_chunks(src, size=10**9)))
     features = shared_features(model)
     if features is None or model[FAST_PATH] is None:
         raise SystemExit("trees_only: the model has no verified fast path")

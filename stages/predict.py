@@ -15,11 +15,12 @@ import collections
 import contextlib
 import csv
 import gc
+import io
 import itertools
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +29,6 @@ from typing import IO, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from stages.api.scoring import (
@@ -105,42 +105,52 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
-def read_csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    header = _csv_header(path)
-    return _csv_rows(path, header)
+# A chunk as read: its movies' row numbers and, per movie, a JSONL line (bytes, parsed in
+# the process validating it), a CSV record (dict) or a BadRow.
+RawChunk = tuple[Sequence[int], list[Any]]
 
 
-def _csv_rows(path: Path, header: list[str]) -> Iterator[tuple[int, Any]]:
+def _csv_chunks(path: Path, header: list[str], size: int) -> Iterator[RawChunk]:
     with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        for n, row in enumerate(reader, start=1):
-            if None in row:
-                cells = len(header) + len(row[None])
-                yield n, BadRow(f"has {cells} cells, the header has {len(header)}")
-                continue
-            yield n, {
-                k: (_split_list(v) if k in LIST_INPUTS else v) for k, v in row.items() if v != ""
-            }
+        rows = enumerate(csv.DictReader(fh), start=1)
+        while chunk := list(itertools.islice(rows, size)):
+            items: list[Any] = []
+            for _, row in chunk:
+                if None in row:
+                    cells = len(header) + len(row[None])
+                    items.append(BadRow(f"has {cells} cells, the header has {len(header)}"))
+                else:
+                    items.append(
+                        {
+                            k: (_split_list(v) if k in LIST_INPUTS else v)
+                            for k, v in row.items()
+                            if v != ""
+                        }
+                    )
+            yield [n for n, _ in chunk], items
 
 
-def read_jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        n = 0
-        for line in fh:
-            if line.strip():
-                n += 1
-                yield n, line  # parsed where it is validated (in the process scoring it)
+def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
+    """Lines as bytes (orjson checks their UTF-8), split at \\n as JSON Lines says; a blank
+    line is not a movie and has no row number."""
+    with open(path, "rb") as fh:
+        lines = (line for line in fh if not line.isspace())
+        first = 1
+        while chunk := list(itertools.islice(lines, size)):
+            yield range(first, first + len(chunk)), chunk
+            first += len(chunk)
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(row number, parsed CSV record, JSONL line (str) or BadRow) per movie in a file."""
+def read_chunks(path: Path, size: int = CHUNK) -> Iterator[RawChunk]:
+    """The movies of a CSV or JSONL file, `size` at a time (a missing file, an unknown format
+    or a bad CSV header fails here, before any row is read)."""
     if not path.is_file():
         raise UserError(f"{path}: input not found; pass an existing .csv or .jsonl file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return read_csv_rows(path)
+        return _csv_chunks(path, _csv_header(path), size)
     if suffix in (".jsonl", ".ndjson"):
-        return read_jsonl_rows(path)
+        return _jsonl_chunks(path, size)
     raise UserError(f"{path}: unknown format '{suffix}'; use a .csv or .jsonl file")
 
 
@@ -150,63 +160,71 @@ def _reason(problems: list[Problem]) -> str:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A validated chunk: the accepted movies as columns, with their input row numbers."""
+    """A validated chunk: the accepted movies as columns, with their input row numbers, and
+    the rejected rows' (row, reason), in input order."""
 
     rows: np.ndarray
     columns: dict[str, np.ndarray]
-    rejected: pd.DataFrame
+    rejected: list[tuple[int, str]]
 
 
-def validate_chunk(genres: frozenset[str] | None, rows: Sequence[tuple[int, Any]]) -> Chunk:
-    rejected: list[tuple[int, str]] = []
-    numbers: list[int] = []
+def _parse(
+    genres: frozenset[str] | None, chunk: RawChunk
+) -> tuple[list[int], list[Any], list[tuple[int, str]]]:
+    """(positions, records, rejected): the chunk's records to validate (JSONL lines parsed)
+    with their positions in the chunk, and the rows refused already."""
+    numbers, items = chunk
+    if all(type(item) is bytes for item in items):
+        try:
+            return list(range(len(items))), list(map(orjson.loads, items)), []
+        except orjson.JSONDecodeError:
+            pass  # some line is not JSON: one at a time, to tell which
+    positions: list[int] = []
     records: list[Any] = []
-    for n, raw in rows:
-        if isinstance(raw, BadRow):
-            rejected.append((n, raw.reason))
+    rejected: list[tuple[int, str]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, BadRow):
+            rejected.append((numbers[i], item.reason))
             continue
-        if isinstance(raw, str):  # a JSONL line
+        if isinstance(item, bytes):
             try:
-                raw = orjson.loads(raw)
+                item = orjson.loads(item)
             except orjson.JSONDecodeError:  # also integers beyond 64 bits: pydantic decides
-                movie, problems = validate(raw, genres, json_text=True)
+                movie, problems = validate(item, genres, json_text=True)
                 if movie is None:
-                    rejected.append((n, _reason(problems)))
+                    rejected.append((numbers[i], _reason(problems)))
                     continue
-                raw = movie.model_dump()
-        numbers.append(n)
-        records.append(raw)
+                item = movie.model_dump()
+        positions.append(i)
+        records.append(item)
+    return positions, records, rejected
+
+
+def validate_chunk(genres: frozenset[str] | None, chunk: RawChunk) -> Chunk:
+    positions, records, rejected = _parse(genres, chunk)
+    numbers = chunk[0]
     valid = validate_batch(records, genres)
-    rejected += [(numbers[i], _reason(problems)) for i, problems in valid.refused.items()]
+    rejected += [(numbers[positions[i]], _reason(p)) for i, p in valid.refused.items()]
     return Chunk(
-        rows=np.array([numbers[i] for i in valid.accepted], dtype="int64"),
+        rows=np.array([numbers[positions[i]] for i in valid.accepted], dtype="int64"),
         columns=to_columns(valid.columns),
-        rejected=pd.DataFrame(sorted(rejected), columns=list(REJECTED_COLUMNS)),
+        rejected=sorted(rejected),
     )
 
 
-def score_chunk(model: dict[str, Any], chunk: Chunk) -> pd.DataFrame:
-    """The scores of a validated chunk, one row per accepted movie (SCORE_COLUMNS)."""
-    out = pd.DataFrame(
-        {
-            "row": chunk.rows,
-            "title": chunk.columns["title"],
-            "release_date": np.datetime_as_string(chunk.columns["release_date"], unit="D"),
-        }
-    )
+def score_chunk(model: dict[str, Any], chunk: Chunk) -> list[list[Any]]:
+    """The scores of a validated chunk: the SCORE_COLUMNS, one value per accepted movie."""
     if len(chunk.rows) == 0:
-        return out.assign(success_probability=[], predicted_revenue=[], success=[])
+        return [[] for _ in SCORE_COLUMNS]
     s = score(model, chunk.columns)
-    return out.assign(
-        success_probability=s.success_probability.round(6),
-        predicted_revenue=s.predicted_revenue.round(2),
-        success=s.success,
-    )
-
-
-def _chunks(rows: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    while chunk := list(itertools.islice(rows, size)):
-        yield chunk
+    return [
+        chunk.rows.tolist(),
+        chunk.columns["title"].tolist(),
+        np.datetime_as_string(chunk.columns["release_date"], unit="D").tolist(),
+        s.success_probability.round(6).tolist(),
+        s.predicted_revenue.round(2).tolist(),
+        s.success.tolist(),
+    ]
 
 
 @dataclass(frozen=True)
@@ -217,24 +235,25 @@ class Scored:
     rejected_csv: str
     scored: int
     rejected: int
-    first_rejected: pd.DataFrame  # up to SHOW_REJECTED of them, to log
+    first_rejected: list[tuple[int, str]]  # up to SHOW_REJECTED of them, to log
 
 
-def _csv(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, header=False, lineterminator="\n")
+def _csv(rows: Iterable[Sequence[Any]]) -> str:
+    """CSV lines, no header: floats as repr, quoting as needed (as pandas' to_csv writes)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
 
 
-def process_chunk(
-    model: dict[str, Any], genres: frozenset[str] | None, rows: Sequence[tuple[int, Any]]
-) -> Scored:
-    chunk = validate_chunk(genres, rows)
+def process_chunk(model: dict[str, Any], genres: frozenset[str] | None, raw: RawChunk) -> Scored:
+    chunk = validate_chunk(genres, raw)
     scores = score_chunk(model, chunk)
     return Scored(
-        _csv(scores),
+        _csv(zip(*scores, strict=True)),
         _csv(chunk.rejected),
-        len(scores),
+        len(chunk.rows),
         len(chunk.rejected),
-        chunk.rejected.head(SHOW_REJECTED),
+        chunk.rejected[:SHOW_REJECTED],
     )
 
 
@@ -254,21 +273,21 @@ def _start_worker(model_path: str) -> None:
     gc.freeze()
 
 
-def _process_in_worker(rows: Sequence[tuple[int, Any]]) -> Scored:
+def _process_in_worker(raw: RawChunk) -> Scored:
     if "error" in _worker:
         raise _worker["error"]
-    return process_chunk(_worker["model"], _worker["genres"], rows)
+    return process_chunk(_worker["model"], _worker["genres"], raw)
 
 
 def _in_order(
-    chunks: Iterator[list[tuple[int, Any]]],
-    here: Callable[[list[tuple[int, Any]]], Scored],
+    chunks: Iterator[RawChunk],
+    here: Callable[[RawChunk], Scored],
     pool: ProcessPoolExecutor,
     jobs: int,
 ) -> Iterator[Scored]:
     """Results in input order: every `jobs`-th chunk scored `here`, the others by the pool
     meanwhile, with at most 2 x jobs chunks in flight (flat memory)."""
-    pending: collections.deque[Future[Scored] | list[tuple[int, Any]]] = collections.deque()
+    pending: collections.deque[Future[Scored] | RawChunk] = collections.deque()
     for i, chunk in enumerate(chunks):
         pending.append(chunk if i % jobs == 0 else pool.submit(_process_in_worker, chunk))
         if len(pending) >= 2 * jobs:
@@ -282,26 +301,21 @@ def _in_order(
 class Written:
     scored: int
     rejected: int
-    first_rejected: pd.DataFrame  # up to SHOW_REJECTED of them, to log
+    first_rejected: list[tuple[int, str]]  # up to SHOW_REJECTED of them, to log
 
 
 def write_scores(
     model_path: Path,
-    rows: Iterator[tuple[int, Any]],
+    chunks: Iterator[RawChunk],
     out: IO[str],
     rejected: IO[str],
     jobs: int = 1,
-    chunk_size: int = CHUNK,
 ) -> Written:
-    """Score `rows` `chunk_size` at a time into the scores and rejected CSV files, in this
-    process and `jobs - 1` worker processes, each scoring whole chunks.
-
-    Why processes: parsing and validation are Python (one core per process), and sklearn's
-    tree predictor retakes the GIL after every tree, so a worker thread measured no faster.
-    """
+    """Score `chunks` into the scores and rejected CSV files, in this process and `jobs - 1`
+    worker processes, each scoring whole chunks (processes: parsing, validation and the
+    features are Python, which holds one core per process)."""
     out.write(",".join(SCORE_COLUMNS) + "\n")
     rejected.write(",".join(REJECTED_COLUMNS) + "\n")
-    chunks = _chunks(rows, chunk_size)
     with contextlib.ExitStack() as stack:
         if jobs > 1:  # started first: the workers load their model while this process does
             pool = stack.enter_context(
@@ -314,7 +328,9 @@ def write_scores(
             )
             for _ in range(jobs - 1):
                 pool.submit(int)  # the pool spawns its processes on demand
-            stack.enter_context(threadpool_limits(1, user_api="openmp"))  # as the workers
+            # as the workers: OpenMP (sklearn's pipelines, without the fast path) would
+            # oversubscribe the cores the processes share
+            stack.enter_context(threadpool_limits(1, user_api="openmp"))
         model = prepare_model(load_model(model_path))
         gc.freeze()  # the model lives to the end: the collector need not walk it again
         here = partial(process_chunk, model, known_genres(model))
@@ -325,10 +341,8 @@ def write_scores(
             rejected.write(result.rejected_csv)
             scored += result.scored
             refused += result.rejected
-            if len(shown) < SHOW_REJECTED:
-                shown.append(result.first_rejected)
-    first = pd.concat(shown) if shown else pd.DataFrame(columns=list(REJECTED_COLUMNS))
-    return Written(scored, refused, first.head(SHOW_REJECTED))
+            shown += result.first_rejected[: SHOW_REJECTED - len(shown)]
+    return Written(scored, refused, shown)
 
 
 def default_jobs(path: Path) -> int:
@@ -359,11 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: use 1 or more processes")
 
-    rows = read_rows(args.input)  # a missing file, unknown format or bad header fails here
+    chunks = read_chunks(args.input)  # a missing file, unknown format or bad header fail here
     jobs = args.jobs or default_jobs(args.input)
     with atomic_open(args.output) as out, atomic_open(rejected_path) as rej:
-        written = write_scores(model_path, rows, out, rej, jobs=jobs)
-    for row, reason in written.first_rejected.itertuples(index=False):
+        written = write_scores(model_path, chunks, out, rej, jobs=jobs)
+    for row, reason in written.first_rejected:
         log.warning("predict: %s row %s rejected: %s", args.input, row, reason)
     record(rows=written.scored)
     log.info(

@@ -14,11 +14,12 @@ every category code, missing values included, and every numeric split threshold,
 each of its two evaluators (below). Otherwise `build` returns None and scoring
 uses the public pipelines: a newer sklearn can make the path slower, never wrong.
 
-Two evaluators sum the trees, both verified by `build`: sklearn's per-tree
-`TreePredictor.predict` (efficient for large batches, but ~15 us of call overhead per tree,
-i.e. ~4.5 ms for the 300 trees of a one-film request) and `_Forest`, which walks all trees
-of a head at once with numpy gathers (one call per tree level instead of per tree). The
-batch size picks one: see NUMPY_MAX_ROWS.
+Two evaluators sum the trees, both verified by `build`, both numpy: `_Forest` walks every
+tree of a head at once, one gather per tree level (cheapest for a request's few rows), and
+`_Tables` narrows each tree's reachable leaves column by column with precomputed bitmask
+tables (cheapest for batches: a few passes over contiguous arrays, where sklearn's own
+per-tree `TreePredictor.predict` costs one call and an OpenMP region per tree). The batch
+size picks one: see FOREST_MAX_ROWS.
 """
 
 from __future__ import annotations
@@ -31,20 +32,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from stages.lib.features import CATEGORICAL, INPUT_FIELDS
 
 log = logging.getLogger(__name__)
 
 PROBE_ROWS = 64
-# Largest batch walked by _Forest; larger ones use sklearn's per-tree predict. Measured on
-# models/model.skops (2 heads x 150 trees, depth 7) with 1 OpenMP thread as the service runs,
-# on the loaded 2-core dev box, FastHeads.predict medians, _Forest vs per-tree: 1 row 0.8 vs
-# 7.5 ms, 8 rows 1.5 vs 7.6, 64 rows 3.4 vs 7.2, 128 rows 6.6 vs 7.6, 192 rows 10.9 vs 11.3,
-# 256 rows 15.9 vs 14.2, 1024 rows 64 vs 35. _Forest's cost grows with rows x trees, the
-# per-tree path's barely until ~100 rows: they cross near 200 rows, so 128 keeps a margin.
-NUMPY_MAX_ROWS = 128
+# Largest batch walked by _Forest; larger ones use _Tables. Measured on models/model.skops
+# (2 heads x 150 trees of 8 leaves), both heads, medians: 1 row 0.34 ms vs 0.87 ms, 16 rows
+# 0.77 vs 0.76, 64 rows 2.0 vs 1.0, 512 rows 14 vs 2.5 (`python -m bench fastpath`).
+FOREST_MAX_ROWS = 16
+MAX_LEAVES = 64  # _Tables keeps one bit per leaf in a uint64 at most
+MASK_TYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
+TABLES_BLOCK = 1024  # rows per _Tables pass: its working arrays stay in the L2 cache
 MISSING_CODE = 256  # _Forest's column for "missing" in its categorical decision table
 
 
@@ -168,6 +168,117 @@ def _bits(bitsets: np.ndarray, rows: np.ndarray, codes: np.ndarray) -> np.ndarra
 
 
 @dataclass(frozen=True)
+class _Tables:
+    """Every tree of a head as tables, evaluated an input column at a time for all trees
+    (QuickScorer's idea with numpy gathers). Each tree's leaves are the bits of a mask: a
+    split that sends a row left rules out the leaves under its right child, and vice versa.
+    Per input column, the row's value is reduced to a rank (numbers: how many of the
+    column's split thresholds lie below it, NaN one past them; categories: _Forest's uint8
+    code, 256 for missing), and a table row per rank holds, per tree, the AND of what that
+    column's splits rule out. AND-ing over the columns leaves the one reachable leaf, whose
+    value is added in sklearn's order (bitwise the same sum)."""
+
+    n_categorical: int  # the first columns of the encoded matrix hold category codes
+    thresholds: tuple[np.ndarray, ...]  # per column: its numeric split thresholds, sorted
+    masks: tuple[tuple[int, np.ndarray], ...]  # (column, (n_ranks, n_trees) leaf masks)
+    leaf_values: np.ndarray  # float64 (n_trees, leaves per mask): value of leaf bit b
+    leaf_sets: np.ndarray  # per tree: the mask of all its leaves (where each row starts)
+    baseline: np.ndarray  # (1, n_trees_per_iteration)
+
+    @classmethod
+    def build(cls, forest: _Forest, n_categorical: int, n_columns: int) -> _Tables:
+        split = forest.splits()
+        right, left = forest.children[0::2], forest.children[1::2]
+        ends = np.append(forest.roots[1:], len(split))
+        under: dict[int, int] = {}  # node -> mask of the leaves under it
+        leaf_bits: dict[int, tuple[int, int]] = {}  # leaf -> (tree, bit)
+        for tree, (start, end) in enumerate(zip(forest.roots, ends, strict=True)):
+            leaves = [i for i in range(start, end) if not split[i]]
+            if len(leaves) > MAX_LEAVES:
+                raise ValueError(f"a tree has {len(leaves)} leaves (tables hold {MAX_LEAVES})")
+            for b, i in enumerate(leaves):
+                under[i], leaf_bits[i] = 1 << b, (tree, b)
+            for i in reversed(range(start, end)):  # sklearn appends children after parents
+                if split[i]:
+                    under[i] = under[left[i]] | under[right[i]]
+        width = max(b for _, b in leaf_bits.values()) + 1
+        dtype = next(d for d in MASK_TYPES if np.iinfo(d).bits >= width)
+        full = int(np.iinfo(dtype).max)  # in a table: no leaf ruled out
+        inner = np.flatnonzero(split)
+        if (forest.categorical[inner] != (forest.feature[inner] < n_categorical)).any():
+            raise ValueError("a split's kind does not match its column")
+        numeric = inner[~forest.categorical[inner]]
+        thresholds = tuple(
+            np.unique(forest.threshold[numeric[forest.feature[numeric] == j]])
+            for j in range(n_columns)
+        )
+        tree_of = np.searchsorted(forest.roots, np.arange(len(split)), side="right") - 1
+        tables: dict[int, np.ndarray] = {}
+        for s in inner:
+            j = int(forest.feature[s])
+            if forest.categorical[s]:
+                start = forest.table_start[s]
+                goes_left = forest.go_left[start : start + MISSING_CODE + 1]
+            else:
+                k = int(np.searchsorted(thresholds[j], forest.threshold[s]))
+                ranks = np.arange(len(thresholds[j]) + 2)
+                goes_left = np.where(ranks > len(thresholds[j]), forest.missing_left[s], ranks <= k)
+            table = tables.setdefault(
+                j, np.full((len(goes_left), len(forest.roots)), full, dtype=dtype)
+            )
+            keeps = np.array([full & ~under[right[s]], full & ~under[left[s]]], dtype=dtype)
+            table[:, tree_of[s]] &= np.where(goes_left, keeps[0], keeps[1])
+        values = np.zeros((len(forest.roots), width))
+        for i, (tree, b) in leaf_bits.items():
+            values[tree, b] = forest.value[i]
+        leaf_sets = np.array([under[int(root)] for root in forest.roots], dtype=dtype)
+        return cls(
+            n_categorical,
+            thresholds,
+            tuple(sorted(tables.items())),
+            values,
+            leaf_sets,
+            forest.baseline,
+        )
+
+    def ranks(self, enc: np.ndarray) -> np.ndarray:
+        """(column, row) intp: each value's rank among its column's thresholds, or its
+        category code as _Forest reads it."""
+        out = np.empty((enc.shape[1], len(enc)), dtype=np.intp)
+        for j, thresholds in enumerate(self.thresholds):
+            x = enc[:, j]
+            if j < self.n_categorical:
+                out[j] = np.where((x >= 0) & (x < 256), x, MISSING_CODE)
+            else:
+                out[j] = np.searchsorted(thresholds, x)
+                out[j][np.isnan(x)] = len(thresholds) + 1
+        return out
+
+    def raw(self, enc: np.ndarray, block: int = TABLES_BLOCK) -> np.ndarray:
+        """Like sklearn's raw predictions (baseline, then each tree's leaf added in sklearn's
+        order), `block` rows at a time."""
+        n_trees, width = self.leaf_values.shape
+        per_tree = self.baseline.shape[1]
+        values = self.leaf_values.ravel()
+        offsets = np.arange(n_trees, dtype=np.intp)[:, None] * width - 1  # frexp: bit b -> b+1
+        out = np.empty((len(enc), per_tree), order="F")
+        for lo in range(0, len(enc), block):
+            rank = self.ranks(enc[lo : lo + block])
+            reach = np.tile(self.leaf_sets, (rank.shape[1], 1))  # (row, tree)
+            for j, table in self.masks:
+                reach &= table[rank[j]]
+            # the one bit left is a power of two: frexp gives its position + 1, exactly
+            leaf = np.frexp(np.ascontiguousarray(reach.T).astype(np.float64))[1] + offsets
+            leaves = values[leaf]  # (tree, row)
+            acc = np.zeros((per_tree, rank.shape[1]))
+            acc += self.baseline.T
+            for tree in range(n_trees):
+                acc[tree % per_tree] += leaves[tree]
+            out[lo : lo + rank.shape[1]] = acc.T
+        return out
+
+
+@dataclass(frozen=True)
 class _Head:
     """What one fitted head needs to score an encoded matrix."""
 
@@ -175,8 +286,8 @@ class _Head:
     categorical: tuple[str, ...]  # in the encoder's output order (first columns)
     numeric: tuple[str, ...]  # then these, as float64
     lookups: tuple[np.ndarray, ...]  # per categorical column: frame code + 1 -> encoder code
-    bitsets: tuple[np.ndarray, np.ndarray]  # the known-categories bitsets and feature map
-    forest: _Forest  # the same trees, for the all-trees-at-once evaluator
+    forest: _Forest  # the trees, for small batches
+    tables: _Tables  # the same trees, for larger ones
 
     @classmethod
     def build(cls, estimator: Any, dtypes: Mapping[str, pd.CategoricalDtype]) -> _Head:
@@ -199,9 +310,9 @@ class _Head:
             lookups.append(table)
             if (table >= 256).any():  # sklearn casts codes to uint8
                 raise ValueError(f"{name}: more categories than a uint8 code holds")
-        bitsets = estimator._bin_mapper.make_known_categories_bitsets()
-        forest = _Forest.build(estimator, *bitsets)
-        return cls(estimator, categorical, numeric, tuple(lookups), bitsets, forest)
+        forest = _Forest.build(estimator, *estimator._bin_mapper.make_known_categories_bitsets())
+        tables = _Tables.build(forest, len(categorical), len(names))
+        return cls(estimator, categorical, numeric, tuple(lookups), forest, tables)
 
     def same_input(self, other: _Head) -> bool:
         return (
@@ -225,22 +336,10 @@ class _Head:
             enc[:, k + j] = columns[name]
         return enc
 
-    def raw(self, enc: np.ndarray, all_trees_at_once: bool) -> np.ndarray:
-        """Sum of the leaves over all trees, added as HistGradientBoosting._raw_predict does:
-        walked by _Forest, or tree by tree with sklearn's predictor (large batches)."""
-        if all_trees_at_once:
-            return self.forest.raw(enc)
-        est = self.estimator
-        raw = np.zeros(
-            (len(enc), est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype, order="F"
-        )
-        raw += est._baseline_prediction
-        bitsets, f_idx_map = self.bitsets
-        threads = _openmp_effective_n_threads(None)
-        for predictors in est._predictors:
-            for i, predictor in enumerate(predictors):
-                raw[:, i] += predictor.predict(enc, bitsets, f_idx_map, threads)
-        return raw
+    def raw(self, enc: np.ndarray, evaluator: str) -> np.ndarray:
+        """Sum of the leaves over all trees, as HistGradientBoosting._raw_predict adds them,
+        by the evaluator named ("forest" or "tables")."""
+        return self.forest.raw(enc) if evaluator == "forest" else self.tables.raw(enc)
 
 
 @dataclass(frozen=True)
@@ -250,7 +349,7 @@ class FastHeads:
 
     classifier: _Head
     regressor: _Head
-    numpy_max_rows: int = NUMPY_MAX_ROWS  # batches up to this size use _Forest
+    forest_max_rows: int = FOREST_MAX_ROWS  # batches up to this size use _Forest
 
     @cached_property
     def shared_input(self) -> bool:
@@ -262,9 +361,9 @@ class FastHeads:
         enc = self.classifier.encode(columns)
         enc_reg = enc if self.shared_input else self.regressor.encode(columns)
         clf, reg = self.classifier.estimator, self.regressor.estimator
-        at_once = len(enc) <= self.numpy_max_rows
-        proba = clf._loss.predict_proba(self.classifier.raw(enc, at_once))[:, 1]
-        log_revenue = reg._loss.link.inverse(self.regressor.raw(enc_reg, at_once).ravel())
+        evaluator = "forest" if len(enc) <= self.forest_max_rows else "tables"
+        proba = clf._loss.predict_proba(self.classifier.raw(enc, evaluator))[:, 1]
+        log_revenue = reg._loss.link.inverse(self.regressor.raw(enc_reg, evaluator).ravel())
         return np.asarray(proba, dtype=float), np.asarray(log_revenue, dtype=float)
 
 
@@ -312,16 +411,16 @@ def on_split_values(
 
 
 def disagreements(fast: FastHeads, model: Mapping[str, Any], feats: Any) -> list[str]:
-    """The evaluators ("numpy": _Forest, "sklearn": per-tree predict) whose scores differ
-    bitwise from the heads' predict_proba/predict on the probe: probe_columns plus rows on
-    every numeric split threshold."""
+    """The evaluators ("forest": _Forest, "tables": _Tables) whose scores differ bitwise from
+    the heads' predict_proba/predict on the probe: probe_columns plus rows on every numeric
+    split threshold."""
     clf, reg = model["classifier"][-1], model["regressor"][-1]
     columns = on_split_values(probe_columns(feats), (fast.classifier, fast.regressor))
     frame = feats.as_frame(columns)
     proba, log_revenue = clf.predict_proba(frame)[:, 1], reg.predict(frame)
     wrong = []
-    for name, numpy_rows in (("numpy", len(frame)), ("sklearn", 0)):
-        got_proba, got_log_revenue = replace(fast, numpy_max_rows=numpy_rows).predict(columns)
+    for name, forest_rows in (("forest", len(frame)), ("tables", 0)):
+        got_proba, got_log_revenue = replace(fast, forest_max_rows=forest_rows).predict(columns)
         if not (
             np.array_equal(got_proba, proba, equal_nan=True)
             and np.array_equal(got_log_revenue, log_revenue, equal_nan=True)

@@ -158,15 +158,18 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
     several times faster. Records that are not plain objects with known and required keys, or
     with a value a field refuses, are validated one by one by Movie, so every refused record
     gets exactly validate()'s reasons."""
-    plain = [
-        i
-        for i, r in enumerate(records)
-        if type(r) is dict and r.keys() >= REQUIRED_FIELDS and r.keys() <= FIELD_NAMES
-    ]
-    recs = [records[i] for i in plain]
-    failed: set[int] = set()  # positions in `plain`
-    values = {name: _validate_field(name, recs, failed) for name in MOVIE_FIELDS}
+    if all(type(r) is dict for r in records):
+        plain = list(range(len(records)))
+        recs: list[dict[str, Any]] = list(records)
+    else:
+        plain = [i for i, r in enumerate(records) if type(r) is dict]
+        recs = [records[i] for i in plain]
+    raw = {name: [r.get(name, _MISSING) for r in recs] for name in MOVIE_FIELDS}
+    failed = _unexpected_keys(recs, raw)  # positions in `plain` (and `recs`)
+    values = {name: _validate_field(name, raw[name], failed) for name in MOVIE_FIELDS}
     refused: dict[int, list[Problem]] = {}
+    if not failed and len(plain) == len(records) and _known(values["genres"], known):
+        return Validated(plain, values, refused)  # the usual batch: every record accepted
     movies: dict[int, Movie] = {}  # accepted one by one (not expected: Movie and the field
     # adapters agree), but Movie decides
     for i in sorted(set(range(len(records))).difference(plain).union(plain[j] for j in failed)):
@@ -185,34 +188,48 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
             refused[i] = genre_problems(genres, known)
         else:
             accepted.append((i, j))
-    if len(accepted) == len(plain) and not movies:  # every plain record, nothing else
-        columns = values
-    else:
-        columns = {
-            name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
-            for name, col in values.items()
-        }
+    columns = {
+        name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
+        for name, col in values.items()
+    }
     return Validated([i for i, _ in accepted], columns, dict(sorted(refused.items())))
 
 
 _MISSING = object()
 
 
-def _validate_field(name: str, records: list[dict[str, Any]], failed: set[int]) -> list[Any]:
-    """One field of every record, validated (the field's default where it is absent); adds
-    the positions of records whose value the field refuses to `failed`."""
-    raw = [r.get(name, _MISSING) for r in records]
-    present = list(range(len(raw)))
-    if _MISSING in raw:
-        present = [j for j, v in enumerate(raw) if v is not _MISSING]
+def _unexpected_keys(records: list[dict[str, Any]], raw: Mapping[str, list[Any]]) -> set[int]:
+    """Positions of the records lacking a required field or holding one Movie does not have
+    (counted first: every key is a field when the keys add up to the fields found)."""
+    bad = {j for name in REQUIRED_FIELDS for j, v in enumerate(raw[name]) if v is _MISSING}
+    found = sum(len(records) - values.count(_MISSING) for values in raw.values())
+    if sum(map(len, records)) != found:
+        bad.update(j for j, r in enumerate(records) if not r.keys() <= FIELD_NAMES)
+    return bad
+
+
+def _known(genres: list[list[str]], known: frozenset[str] | None) -> bool:
+    """Every genre of the batch is one the model knows."""
+    return known is None or known.issuperset(set().union(*genres))
+
+
+def _validate_field(name: str, raw: list[Any], failed: set[int]) -> list[Any]:
+    """One field's raw values (_MISSING where absent) validated, the field's default where
+    absent; adds the positions of values the field refuses to `failed`."""
+    missing = raw.count(_MISSING)
+    if missing:
         info = Movie.model_fields[name]
-        factory = info.default_factory  # Movie's factories take no arguments
-        out = [factory() if factory else info.default for _ in raw]  # type: ignore[call-arg]
+        factory = info.default_factory  # Movie's take no arguments and make new lists
+        if factory is None:
+            out = [info.default] * len(raw)
+        else:
+            out = [factory() for _ in raw]  # type: ignore[call-arg]
+        if missing == len(raw):
+            return out
+        present = [j for j, v in enumerate(raw) if v is not _MISSING]
+        given = [raw[j] for j in present]
     else:
-        out = raw
-    if not present:
-        return out
-    given = [raw[j] for j in present] if out is not raw else raw
+        out, present, given = raw, list(range(len(raw))), raw
     adapter = COLUMN_ADAPTERS[name]
     try:
         checked = adapter.validate_python(given)
@@ -222,8 +239,10 @@ def _validate_field(name: str, records: list[dict[str, Any]], failed: set[int]) 
         keep = [k for k in range(len(given)) if k not in bad]
         present = [present[k] for k in keep]
         checked = adapter.validate_python([given[k] for k in keep])
+        if out is raw:
+            out = list(raw)
     if out is raw:
-        out = list(raw)
+        return checked  # type: ignore[no-any-return]
     for j, value in zip(present, checked, strict=True):
         out[j] = value
     return out
@@ -234,16 +253,21 @@ def _objects(values: Iterable[Any], n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _dates(values: Iterable[dt.date], n: int) -> np.ndarray:
+    """datetime64[D] from dates, through their ordinals (np.array parses each date: slow)."""
+    days = np.fromiter(map(dt.date.toordinal, values), dtype=np.int64, count=n)
+    return (days - _EPOCH_ORDINAL).astype("datetime64[D]")
+
+
 def to_columns(fields: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
     """Validated movie fields (MOVIE_FIELDS -> values) as one array per field: what the
     model's feature step reads (release dates as datetime64[D])."""
     n = len(fields["title"])
     return {
-        name: (
-            np.array(values, dtype="datetime64[D]")
-            if FIELDS[name][0] == "date"
-            else _objects(values, n)
-        )
+        name: _dates(values, n) if FIELDS[name][0] == "date" else _objects(values, n)
         for name, values in fields.items()
     }
 

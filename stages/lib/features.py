@@ -9,6 +9,7 @@ so a training row never sees its own outcome or a later film's.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -329,18 +330,11 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         director = _column(X, "director").astype(object, copy=False)
         if self.track_record:
             prior_mean = self._prior_mean(days)
-            for kind, raw in (("director", director), ("company", company)):
-                keys = [v if isinstance(v, str) else "" for v in raw]
+            for kind, keys in (("director", director), ("company", company)):
                 films, roi = self._track_record(kind, keys, days, prior_mean)
                 out[f"{kind}_prior_films"] = films
                 out[f"{kind}_prior_log_roi"] = roi
-        column = {g: j for j, g in enumerate(self.genres_)}
-        onehot = np.zeros((n, len(self.genres_)))
-        for i, genres in enumerate(_column(X, "genres")):
-            for g in genres:
-                j = column.get(g)
-                if j is not None:
-                    onehot[i, j] = 1.0
+        onehot = self._genre_matrix(_column(X, "genres"))
         for j, g in enumerate(self.genres_):
             out[f"genre_{g}"] = onehot[:, j]
         season = np.array([None, *SEASONS], dtype=object)[np.where(nat, 0, month)]
@@ -352,22 +346,14 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             "language": _column(X, "original_language").astype(object, copy=False),
             "season": season,
         }
-        for name in CATEGORICAL:
-            dtype = self._category_dtype(name)
-            other = len(dtype.categories) - 1
-            if n <= SMALL:  # str -> its category or OTHER; anything else -> missing or OTHER
-                code = self._category_codes(name)
-                missing = pd.isna(raw[name])
-                codes = np.array(
-                    [
-                        code.get(v, other) if isinstance(v, str) else (-1 if m else other)
-                        for v, m in zip(raw[name], missing, strict=True)
-                    ],
-                    dtype=np.intp,
-                )
-            else:
-                codes = dtype.categories.get_indexer(raw[name])
-                codes[(codes < 0) & ~pd.isna(raw[name])] = other
+        for name in CATEGORICAL:  # a category's code, else missing (-1) or OTHER
+            other = len(self._category_dtype(name).categories) - 1
+            codes = np.fromiter(
+                map(self._category_codes(name).get, raw[name], itertools.repeat(other)),
+                dtype=np.intp,
+                count=n,
+            )
+            codes[pd.isna(raw[name])] = -1
             out[name] = codes
         return {name: out[name] for name in self.feature_names_out_}
 
@@ -379,15 +365,14 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         if len(hist_days) == 0:
             return np.full(len(days), np.nan)
         ends, inverse = np.unique(np.minimum(days, hist_days[-1] + 1), return_inverse=True)
+        known: dict[int, float] = self._cache().setdefault("trailing_median", {})  # by end day
+        new = np.array([e for e in ends.tolist() if e not in known], dtype=ends.dtype)
         window = round(365.25 * self.budget_years)
-        los = np.searchsorted(hist_days, ends - window, side="left")
-        his = np.searchsorted(hist_days, ends, side="left")
-        medians = np.array(
-            [
-                float(np.median(hist_budget[lo:hi])) if hi > lo else np.nan
-                for lo, hi in zip(los, his, strict=True)
-            ]
-        )
+        los = np.searchsorted(hist_days, new - window, side="left")
+        his = np.searchsorted(hist_days, new, side="left")
+        for end, lo, hi in zip(new.tolist(), los, his, strict=True):
+            known[end] = float(np.median(hist_budget[lo:hi])) if hi > lo else np.nan
+        medians = np.array([known[e] for e in ends.tolist()], dtype=np.float64)
         return medians[inverse.reshape(-1)]
 
     def _prior_mean(self, days: np.ndarray) -> np.ndarray:
@@ -424,6 +409,19 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             cache[key] = pd.CategoricalDtype([*self.categories_[name], OTHER])
         return cache[key]
 
+    def _genre_matrix(self, genres: np.ndarray) -> np.ndarray:
+        """(row, genre) 1.0 where the row lists the fitted genre (others are ignored)."""
+        column = {g: j for j, g in enumerate(self.genres_)}
+        counts = np.fromiter(map(len, genres), dtype=np.intp, count=len(genres))
+        listed = itertools.chain.from_iterable(genres)
+        cols = np.fromiter(
+            map(column.get, listed, itertools.repeat(-1)), dtype=np.intp, count=counts.sum()
+        )
+        rows = np.repeat(np.arange(len(genres)), counts)
+        onehot = np.zeros((len(genres), len(self.genres_)))
+        onehot[rows[cols >= 0], cols[cols >= 0]] = 1.0
+        return onehot
+
     def _category_codes(self, name: str) -> dict[str, int]:
         """Category -> code of a categorical output column, built once."""
         cache = self._cache()
@@ -434,11 +432,14 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return cache[key]
 
     def _track_record(
-        self, kind: str, keys: list[str], days: np.ndarray, prior_mean: np.ndarray
+        self, kind: str, keys: np.ndarray, days: np.ndarray, prior_mean: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(number of earlier films, shrunk mean log-ROI of earlier films) per row."""
-        index = self._lookup(kind)
-        group = np.array([index.groups.get(k, -1) if k else -1 for k in keys], dtype=np.int64)
+        """(number of earlier films, shrunk mean log-ROI of earlier films) per row; a key
+        with no history (missing, empty or not a string) has none."""
+        index = self._lookup(kind)  # its groups hold non-empty strings only
+        group = np.fromiter(
+            map(index.groups.get, keys, itertools.repeat(-1)), dtype=np.int64, count=len(keys)
+        )
         known = group >= 0
         g = group[known]
         start = index.start[g]

@@ -132,30 +132,45 @@ def fast(model: dict[str, Any]) -> fastpath.FastHeads:
     return built
 
 
+@pytest.mark.parametrize("evaluator", ["forest", "tables"])
 @pytest.mark.parametrize("head", ["classifier", "regressor"])
-def test_all_trees_at_once_sums_exactly_like_sklearns_trees(
-    fast: fastpath.FastHeads, head: str
+def test_each_evaluator_sums_exactly_like_sklearns_trees(
+    fast: fastpath.FastHeads, head: str, evaluator: str
 ) -> None:
     """Bitwise: the walk, its NaN/categorical/threshold rules and the order of the sum."""
     fitted = getattr(fast, head)
     assert fitted.forest.categorical.any()  # the rows below reach categorical splits
     enc = awkward_rows(fitted)
     expected = sklearn_raw(fitted.estimator, enc)
-    got = fitted.forest.raw(enc)
+    got = fitted.raw(enc, evaluator)
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+def test_tables_give_the_same_sums_whatever_their_block_size(fast: fastpath.FastHeads) -> None:
+    enc = awkward_rows(fast.classifier)
+    assert len(enc) > 3 * 7
+    whole = fast.classifier.tables.raw(enc, block=len(enc))
+    np.testing.assert_array_equal(fast.classifier.tables.raw(enc, block=7), whole)
+
+
+def test_tables_hold_wide_trees_in_wider_masks(fast: fastpath.FastHeads) -> None:
+    """PARAMS' trees have up to 15 leaves: more than a uint8 mask holds."""
+    leaves = (~fast.classifier.forest.splits()).sum() / len(fast.classifier.forest.roots)
+    assert leaves > 8
+    assert fast.classifier.tables.leaf_sets.dtype == np.uint16
 
 
 def test_small_and_large_batches_score_alike(
     fast: fastpath.FastHeads, model: dict[str, Any], sample: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
-    """A batch over the threshold (sklearn's per-tree predict) and the same rows in batches
-    under it (all trees at once) give bitwise the same scores."""
+    """A batch over the threshold (_Tables) and the same rows in batches under it (_Forest)
+    give bitwise the same scores."""
     train, _ = sample
     columns = shared_features(model).transform_arrays(train)
-    assert len(train) > 2 * fast.numpy_max_rows
+    assert len(train) > 2 * fast.forest_max_rows
     whole = fast.predict(columns)
-    size = fast.numpy_max_rows
+    size = fast.forest_max_rows
     parts = [
         fast.predict({k: v[i : i + size] for k, v in columns.items()})
         for i in range(0, len(train), size)
@@ -173,14 +188,36 @@ def test_verification_catches_an_all_trees_walk_off_by_an_ulp(
     assert fastpath.disagreements(built, model, shared_features(model)) == []
     threshold = built.classifier.forest.threshold
     threshold[:] = np.nextafter(threshold, -np.inf)
-    assert fastpath.disagreements(built, model, shared_features(model)) == ["numpy"]
+    assert fastpath.disagreements(built, model, shared_features(model)) == ["forest"]
 
 
-def test_verification_catches_a_per_tree_evaluator_with_wrong_bitsets(
-    model: dict[str, Any],
-) -> None:
-    """No known categories: sklearn's predictors send every category the missing way."""
+def test_verification_catches_tables_off_by_an_ulp(model: dict[str, Any]) -> None:
     built = fastpath.build(model, shared_features(model))
     assert built is not None
-    built.regressor.bitsets[0][:] = 0
-    assert fastpath.disagreements(built, model, shared_features(model)) == ["sklearn"]
+    for thresholds in built.regressor.tables.thresholds:
+        thresholds[:] = np.nextafter(thresholds, -np.inf)
+    assert fastpath.disagreements(built, model, shared_features(model)) == ["tables"]
+
+
+def test_verification_catches_tables_sending_categories_the_wrong_way(
+    model: dict[str, Any],
+) -> None:
+    built = fastpath.build(model, shared_features(model))
+    assert built is not None
+    tables = built.classifier.tables
+    categorical = [table for j, table in tables.masks if j < tables.n_categorical]
+    assert categorical
+    for table in categorical:
+        table[:] = table[::-1].copy()  # codes read from the other end
+    assert fastpath.disagreements(built, model, shared_features(model)) == ["tables"]
+
+
+def test_heads_with_trees_too_wide_for_the_tables_use_the_pipelines(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    train, _ = sample
+    params = dataclasses.replace(PARAMS, max_iter=2, max_leaf_nodes=80, min_samples_leaf=2)
+    clf, reg = fit_heads(train, train["success"].to_numpy(), params, np.log1p(train["revenue"]))
+    assert max(p.nodes["is_leaf"].sum() for ps in clf[-1]._predictors for p in ps) > 64
+    model = {"classifier": clf, "regressor": reg, "threshold": 0.5}
+    assert fastpath.build(model, shared_features(model)) is None

@@ -12,7 +12,7 @@ import pytest
 
 from stages.api.scoring import Movie, known_genres, movie_columns, prepare_model, score, validate
 from stages.lib.model_io import load_model
-from stages.predict import SCORE_COLUMNS, read_jsonl_rows, write_scores
+from stages.predict import SCORE_COLUMNS, read_chunks, write_scores
 from tests.conftest import ROOT, sh, tool_env
 
 GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genres": ["Drama"]}
@@ -158,7 +158,7 @@ def test_chunks_give_the_same_files_as_one_chunk(tmp_path: Path, model_path: Pat
     files = []
     for chunk in (3, 7, 1000):
         out, rej = io.StringIO(), io.StringIO()
-        written = write_scores(model_path, read_jsonl_rows(src), out, rej, chunk_size=chunk)
+        written = write_scores(model_path, read_chunks(src, chunk), out, rej)
         assert (written.scored, written.rejected) == (17, 6)
         files.append((out.getvalue(), rej.getvalue()))
     assert files[0] == files[1] == files[2]
@@ -168,6 +168,21 @@ def test_chunks_give_the_same_files_as_one_chunk(tmp_path: Path, model_path: Pat
     assert pd.read_csv(io.StringIO(files[0][1]))["row"].tolist() == [1, 2, 3, 10, 15, 23]
 
 
+def test_jsonl_lines_end_in_crlf_or_not_and_bad_utf8_is_one_rejected_row(
+    tmp_path: Path, model_path: Path
+) -> None:
+    good = json.dumps(GOOD).encode()
+    src = tmp_path / "movies.jsonl"
+    src.write_bytes(good + b"\r\n" + b'{"title": "\xff"}\r\n' + b"  \r\n" + good)
+    out, rej = io.StringIO(), io.StringIO()
+    written = write_scores(model_path, read_chunks(src), out, rej)
+    assert (written.scored, written.rejected) == (2, 1)
+    assert pd.read_csv(io.StringIO(out.getvalue()))["row"].tolist() == [1, 3]
+    assert written.first_rejected == [
+        (2, "record: Invalid JSON: invalid unicode code point at line 1 column 12")
+    ]
+
+
 def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path) -> None:
     """A JSONL row is parsed as JSON, then validated like a request body (Python mode)."""
     model = prepare_model(load_model(model_path))
@@ -175,7 +190,7 @@ def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path)
     src = tmp_path / "movies.jsonl"
     src.write_text("\n".join(lines) + "\n")
     out, rej = io.StringIO(), io.StringIO()
-    write_scores(model_path, read_jsonl_rows(src), out, rej)
+    write_scores(model_path, read_chunks(src), out, rej)
     for line in lines:
         assert validate(json.loads(line), known_genres(model))[0] is not None
     assert pd.read_csv(io.StringIO(out.getvalue()))["row"].tolist() == [1, 2]
@@ -192,7 +207,7 @@ def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path)
     files = []
     for jobs in (1, 2):
         out, rej = io.StringIO(), io.StringIO()
-        write_scores(model_path, read_jsonl_rows(src), out, rej, jobs=jobs, chunk_size=4)
+        write_scores(model_path, read_chunks(src, 4), out, rej, jobs=jobs)
         files.append((out.getvalue(), rej.getvalue()))
     assert files[0] == files[1]
     assert pd.read_csv(io.StringIO(files[1][1]))["row"].tolist() == [4, 32]
