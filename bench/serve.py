@@ -149,21 +149,26 @@ def bench_service(runs: int, seconds: float) -> dict[str, Any]:
     return out
 
 
+def write_movies(path: Path, rows: int, seed: int = 0) -> Path:
+    """A JSONL file of `rows` valid movies (MOVIE with varied title, budget, date, genres)."""
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(rows):
+            movie = dict(
+                MOVIE,
+                title=f"F{i}",
+                budget=rng.randint(1, 200) * 1_000_000,
+                release_date=f"{rng.randint(1995, 2012)}-{rng.randint(1, 12):02d}-15",
+                genres=rng.sample(GENRES, rng.randint(1, 2)),
+            )
+            fh.write(json.dumps(movie) + "\n")
+    return path
+
+
 def bench_batch(runs: int, rows: int) -> dict[str, float]:
-    rng = random.Random(0)
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "movies.jsonl"
-        with open(src, "w") as fh:
-            for i in range(rows):
-                movie = dict(
-                    MOVIE,
-                    title=f"F{i}",
-                    budget=rng.randint(1, 200) * 1_000_000,
-                    release_date=f"{rng.randint(1995, 2012)}-{rng.randint(1, 12):02d}-15",
-                    genres=rng.sample(GENRES, rng.randint(1, 2)),
-                )
-                fh.write(json.dumps(movie) + "\n")
+        src = write_movies(Path(tmp) / "movies.jsonl", rows)
         cpus = []
         for _ in range(runs):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -283,18 +283,30 @@ def _in_order(
     chunks: Iterator[RawChunk],
     here: Callable[[RawChunk], Scored],
     pool: ProcessPoolExecutor,
-    jobs: int,
+    workers: int,
+    started: Future[Any],
 ) -> Iterator[Scored]:
-    """Results in input order: every `jobs`-th chunk scored `here`, the others by the pool
-    meanwhile, with at most 2 x jobs chunks in flight (flat memory)."""
-    pending: collections.deque[Future[Scored] | RawChunk] = collections.deque()
-    for i, chunk in enumerate(chunks):
-        pending.append(chunk if i % jobs == 0 else pool.submit(_process_in_worker, chunk))
-        if len(pending) >= 2 * jobs:
-            item = pending.popleft()
-            yield item.result() if isinstance(item, Future) else here(item)
+    """Results in input order. A chunk goes to the pool while it has fewer than two per
+    worker in flight (once a worker has `started`); otherwise this process scores it, so
+    neither side idles: this process works while the workers start up, and the faster side
+    takes more chunks. At most 4 x (workers + 1) results wait for an earlier chunk."""
+    pending: collections.deque[Future[Scored] | Scored] = collections.deque()
+    for chunk in chunks:
+        busy = sum(isinstance(p, Future) and not p.done() for p in pending)
+        if started.done() and busy < 2 * workers:
+            pending.append(pool.submit(_process_in_worker, chunk))
+        else:
+            pending.append(here(chunk))
+        while pending and not (isinstance(pending[0], Future) and not pending[0].done()):
+            yield _result(pending.popleft())
+        if len(pending) >= 4 * (workers + 1):
+            yield _result(pending.popleft())
     for item in pending:
-        yield item.result() if isinstance(item, Future) else here(item)
+        yield _result(item)
+
+
+def _result(item: Future[Scored] | Scored) -> Scored:
+    return item.result() if isinstance(item, Future) else item
 
 
 @dataclass(frozen=True)
@@ -326,15 +338,17 @@ def write_scores(
                     initargs=(str(model_path),),
                 )
             )
-            for _ in range(jobs - 1):
-                pool.submit(int)  # the pool spawns its processes on demand
+            warmups = [pool.submit(int) for _ in range(jobs - 1)]  # spawned on demand
+            started = warmups[0]  # taken first: done once a worker is ready
             # as the workers: OpenMP (sklearn's pipelines, without the fast path) would
             # oversubscribe the cores the processes share
             stack.enter_context(threadpool_limits(1, user_api="openmp"))
         model = prepare_model(load_model(model_path))
         gc.freeze()  # the model lives to the end: the collector need not walk it again
         here = partial(process_chunk, model, known_genres(model))
-        results = map(here, chunks) if jobs == 1 else _in_order(chunks, here, pool, jobs)
+        results = (
+            map(here, chunks) if jobs == 1 else _in_order(chunks, here, pool, jobs - 1, started)
+        )
         scored, refused, shown = 0, 0, []
         for result in results:
             out.write(result.scores_csv)

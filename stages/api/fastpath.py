@@ -25,9 +25,8 @@ size picks one: see FOREST_MAX_ROWS.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -39,12 +38,12 @@ log = logging.getLogger(__name__)
 
 PROBE_ROWS = 64
 # Largest batch walked by _Forest; larger ones use _Tables. Measured on models/model.skops
-# (2 heads x 150 trees of 8 leaves), both heads, medians: 1 row 0.34 ms vs 0.87 ms, 16 rows
-# 0.77 vs 0.76, 64 rows 2.0 vs 1.0, 512 rows 14 vs 2.5 (`python -m bench fastpath`).
+# (2 heads x 150 trees of 8 leaves), CPU ms for both heads, medians (`python -m bench
+# fastpath`): 1 row 0.34 vs 0.90, 16 rows 0.89 vs 0.80, 64 rows 2.0 vs 1.0, 256 rows 6.8 vs 1.6.
 FOREST_MAX_ROWS = 16
 MAX_LEAVES = 64  # _Tables keeps one bit per leaf in a uint64 at most
 MASK_TYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
-TABLES_BLOCK = 1024  # rows per _Tables pass: its working arrays stay in the L2 cache
+TABLES_BLOCK = 2048  # rows per _Tables pass: its working arrays stay in the caches
 MISSING_CODE = 256  # _Forest's column for "missing" in its categorical decision table
 
 
@@ -169,113 +168,135 @@ def _bits(bitsets: np.ndarray, rows: np.ndarray, codes: np.ndarray) -> np.ndarra
 
 @dataclass(frozen=True)
 class _Tables:
-    """Every tree of a head as tables, evaluated an input column at a time for all trees
+    """The trees of both heads as tables, evaluated an input column at a time for all trees
     (QuickScorer's idea with numpy gathers). Each tree's leaves are the bits of a mask: a
     split that sends a row left rules out the leaves under its right child, and vice versa.
     Per input column, the row's value is reduced to a rank (numbers: how many of the
     column's split thresholds lie below it, NaN one past them; categories: _Forest's uint8
     code, 256 for missing), and a table row per rank holds, per tree, the AND of what that
     column's splits rule out. AND-ing over the columns leaves the one reachable leaf, whose
-    value is added in sklearn's order (bitwise the same sum)."""
+    value is added in sklearn's order (bitwise the same sum). The heads share one pass: one
+    rank per value and one lookup per column for all their trees."""
 
     n_categorical: int  # the first columns of the encoded matrix hold category codes
-    thresholds: tuple[np.ndarray, ...]  # per column: its numeric split thresholds, sorted
+    thresholds: tuple[np.ndarray, ...]  # per column: the heads' numeric thresholds, sorted
     masks: tuple[tuple[int, np.ndarray], ...]  # (column, (n_ranks, n_trees) leaf masks)
-    leaf_values: np.ndarray  # float64 (n_trees, leaves per mask): value of leaf bit b
+    leaf_values: np.ndarray  # float64 per tree: leaf bit b's value at b, or at 1 << b for
+    # uint8 masks (then the one-leaf mask indexes it directly)
     leaf_sets: np.ndarray  # per tree: the mask of all its leaves (where each row starts)
-    baseline: np.ndarray  # (1, n_trees_per_iteration)
+    heads: tuple[tuple[slice, np.ndarray], ...]  # per head: its trees, its baseline (1, k)
 
     @classmethod
-    def build(cls, forest: _Forest, n_categorical: int, n_columns: int) -> _Tables:
-        split = forest.splits()
-        right, left = forest.children[0::2], forest.children[1::2]
-        ends = np.append(forest.roots[1:], len(split))
-        under: dict[int, int] = {}  # node -> mask of the leaves under it
-        leaf_bits: dict[int, tuple[int, int]] = {}  # leaf -> (tree, bit)
-        for tree, (start, end) in enumerate(zip(forest.roots, ends, strict=True)):
-            leaves = [i for i in range(start, end) if not split[i]]
-            if len(leaves) > MAX_LEAVES:
-                raise ValueError(f"a tree has {len(leaves)} leaves (tables hold {MAX_LEAVES})")
-            for b, i in enumerate(leaves):
-                under[i], leaf_bits[i] = 1 << b, (tree, b)
-            for i in reversed(range(start, end)):  # sklearn appends children after parents
-                if split[i]:
-                    under[i] = under[left[i]] | under[right[i]]
+    def build(cls, forests: Sequence[_Forest], n_categorical: int, n_columns: int) -> _Tables:
+        under: dict[tuple[int, int], int] = {}  # (forest, node) -> mask of the leaves under it
+        leaf_bits: dict[tuple[int, int], tuple[int, int]] = {}  # leaf -> (tree, bit)
+        heads, first = [], 0
+        for f, forest in enumerate(forests):
+            split = forest.splits()
+            right, left = forest.children[0::2], forest.children[1::2]
+            ends = np.append(forest.roots[1:], len(split))
+            for tree, (start, end) in enumerate(zip(forest.roots, ends, strict=True)):
+                leaves = [i for i in range(start, end) if not split[i]]
+                if len(leaves) > MAX_LEAVES:
+                    raise ValueError(f"a tree has {len(leaves)} leaves (tables: {MAX_LEAVES})")
+                for b, i in enumerate(leaves):
+                    under[f, i], leaf_bits[f, i] = 1 << b, (first + tree, b)
+                for i in reversed(range(start, end)):  # sklearn appends children after parents
+                    if split[i]:
+                        under[f, i] = under[f, left[i]] | under[f, right[i]]
+            inner = np.flatnonzero(split)
+            if (forest.categorical[inner] != (forest.feature[inner] < n_categorical)).any():
+                raise ValueError("a split's kind does not match its column")
+            heads.append((slice(first, first + len(forest.roots)), forest.baseline))
+            first += len(forest.roots)
         width = max(b for _, b in leaf_bits.values()) + 1
         dtype = next(d for d in MASK_TYPES if np.iinfo(d).bits >= width)
         full = int(np.iinfo(dtype).max)  # in a table: no leaf ruled out
-        inner = np.flatnonzero(split)
-        if (forest.categorical[inner] != (forest.feature[inner] < n_categorical)).any():
-            raise ValueError("a split's kind does not match its column")
-        numeric = inner[~forest.categorical[inner]]
+        numeric = [(f.feature[i], f.threshold[i]) for f in forests for i in _numeric_splits(f)]
         thresholds = tuple(
-            np.unique(forest.threshold[numeric[forest.feature[numeric] == j]])
-            for j in range(n_columns)
+            np.unique(np.array([t for j, t in numeric if j == column], dtype=np.float64))
+            for column in range(n_columns)
         )
-        tree_of = np.searchsorted(forest.roots, np.arange(len(split)), side="right") - 1
         tables: dict[int, np.ndarray] = {}
-        for s in inner:
-            j = int(forest.feature[s])
-            if forest.categorical[s]:
-                start = forest.table_start[s]
-                goes_left = forest.go_left[start : start + MISSING_CODE + 1]
-            else:
-                k = int(np.searchsorted(thresholds[j], forest.threshold[s]))
-                ranks = np.arange(len(thresholds[j]) + 2)
-                goes_left = np.where(ranks > len(thresholds[j]), forest.missing_left[s], ranks <= k)
-            table = tables.setdefault(
-                j, np.full((len(goes_left), len(forest.roots)), full, dtype=dtype)
-            )
-            keeps = np.array([full & ~under[right[s]], full & ~under[left[s]]], dtype=dtype)
-            table[:, tree_of[s]] &= np.where(goes_left, keeps[0], keeps[1])
-        values = np.zeros((len(forest.roots), width))
-        for i, (tree, b) in leaf_bits.items():
-            values[tree, b] = forest.value[i]
-        leaf_sets = np.array([under[int(root)] for root in forest.roots], dtype=dtype)
+        for f, forest in enumerate(forests):
+            right, left = forest.children[0::2], forest.children[1::2]
+            tree_of = np.searchsorted(forest.roots, np.arange(len(left)), side="right") - 1
+            for s in np.flatnonzero(forest.splits()):
+                j = int(forest.feature[s])
+                if forest.categorical[s]:
+                    start = forest.table_start[s]
+                    goes_left = forest.go_left[start : start + MISSING_CODE + 1]
+                else:
+                    k = int(np.searchsorted(thresholds[j], forest.threshold[s]))
+                    ranks = np.arange(len(thresholds[j]) + 2)
+                    missing = ranks > len(thresholds[j])
+                    goes_left = np.where(missing, forest.missing_left[s], ranks <= k)
+                table = tables.setdefault(j, np.full((len(goes_left), first), full, dtype=dtype))
+                keep_left, keep_right = full & ~under[f, right[s]], full & ~under[f, left[s]]
+                table[:, heads[f][0].start + tree_of[s]] &= np.where(
+                    goes_left, dtype(keep_left), dtype(keep_right)
+                )
+        by_mask = dtype is np.uint8
+        values = np.zeros((first, 256 if by_mask else width))
+        for (f, i), (tree, b) in leaf_bits.items():
+            values[tree, 1 << b if by_mask else b] = forests[f].value[i]
+        leaf_sets = np.zeros(first, dtype=dtype)
+        for f, forest in enumerate(forests):
+            for tree, root in enumerate(forest.roots):
+                leaf_sets[heads[f][0].start + tree] = under[f, int(root)]
         return cls(
             n_categorical,
             thresholds,
             tuple(sorted(tables.items())),
             values,
             leaf_sets,
-            forest.baseline,
+            tuple(heads),
         )
 
     def ranks(self, enc: np.ndarray) -> np.ndarray:
         """(column, row) intp: each value's rank among its column's thresholds, or its
         category code as _Forest reads it."""
         out = np.empty((enc.shape[1], len(enc)), dtype=np.intp)
-        for j, thresholds in enumerate(self.thresholds):
-            x = enc[:, j]
-            if j < self.n_categorical:
-                out[j] = np.where((x >= 0) & (x < 256), x, MISSING_CODE)
-            else:
-                out[j] = np.searchsorted(thresholds, x)
-                out[j][np.isnan(x)] = len(thresholds) + 1
+        k = self.n_categorical
+        codes = enc[:, :k].T
+        out[:k] = np.where((codes >= 0) & (codes < 256), codes, MISSING_CODE)
+        for j in range(k, enc.shape[1]):
+            thresholds, x = self.thresholds[j], enc[:, j]
+            out[j] = np.searchsorted(thresholds, x)
+            out[j][np.isnan(x)] = len(thresholds) + 1
         return out
 
-    def raw(self, enc: np.ndarray, block: int = TABLES_BLOCK) -> np.ndarray:
-        """Like sklearn's raw predictions (baseline, then each tree's leaf added in sklearn's
-        order), `block` rows at a time."""
+    def raw(self, enc: np.ndarray, block: int = TABLES_BLOCK) -> list[np.ndarray]:
+        """Per head, like sklearn's raw predictions (baseline, then each tree's leaf added in
+        sklearn's order), `block` rows at a time."""
         n_trees, width = self.leaf_values.shape
-        per_tree = self.baseline.shape[1]
         values = self.leaf_values.ravel()
-        offsets = np.arange(n_trees, dtype=np.intp)[:, None] * width - 1  # frexp: bit b -> b+1
-        out = np.empty((len(enc), per_tree), order="F")
+        by_mask = self.leaf_sets.dtype == np.uint8
+        offsets = np.arange(n_trees, dtype=np.intp)[:, None] * width - (0 if by_mask else 1)
+        out = [np.empty((len(enc), base.shape[1]), order="F") for _, base in self.heads]
         for lo in range(0, len(enc), block):
             rank = self.ranks(enc[lo : lo + block])
             reach = np.tile(self.leaf_sets, (rank.shape[1], 1))  # (row, tree)
             for j, table in self.masks:
                 reach &= table[rank[j]]
-            # the one bit left is a power of two: frexp gives its position + 1, exactly
-            leaf = np.frexp(np.ascontiguousarray(reach.T).astype(np.float64))[1] + offsets
-            leaves = values[leaf]  # (tree, row)
-            acc = np.zeros((per_tree, rank.shape[1]))
-            acc += self.baseline.T
-            for tree in range(n_trees):
-                acc[tree % per_tree] += leaves[tree]
-            out[lo : lo + rank.shape[1]] = acc.T
+            reach = np.ascontiguousarray(reach.T)  # (tree, row)
+            if by_mask:
+                leaf = reach.astype(np.intp)
+            else:  # the one bit left is a power of two: frexp gives its position + 1, exactly
+                leaf = np.frexp(reach.astype(np.float64))[1].astype(np.intp)
+            leaf += offsets
+            leaves = values[leaf]
+            for (trees, base), raw in zip(self.heads, out, strict=True):
+                acc = np.zeros((base.shape[1], rank.shape[1]))
+                acc += base.T
+                for tree in range(trees.stop - trees.start):
+                    acc[tree % base.shape[1]] += leaves[trees.start + tree]
+                raw[lo : lo + rank.shape[1]] = acc.T
         return out
+
+
+def _numeric_splits(forest: _Forest) -> np.ndarray:
+    return np.flatnonzero(forest.splits() & ~forest.categorical)
 
 
 @dataclass(frozen=True)
@@ -286,8 +307,7 @@ class _Head:
     categorical: tuple[str, ...]  # in the encoder's output order (first columns)
     numeric: tuple[str, ...]  # then these, as float64
     lookups: tuple[np.ndarray, ...]  # per categorical column: frame code + 1 -> encoder code
-    forest: _Forest  # the trees, for small batches
-    tables: _Tables  # the same trees, for larger ones
+    forest: _Forest  # the trees, walked together for small batches
 
     @classmethod
     def build(cls, estimator: Any, dtypes: Mapping[str, pd.CategoricalDtype]) -> _Head:
@@ -311,8 +331,7 @@ class _Head:
             if (table >= 256).any():  # sklearn casts codes to uint8
                 raise ValueError(f"{name}: more categories than a uint8 code holds")
         forest = _Forest.build(estimator, *estimator._bin_mapper.make_known_categories_bitsets())
-        tables = _Tables.build(forest, len(categorical), len(names))
-        return cls(estimator, categorical, numeric, tuple(lookups), forest, tables)
+        return cls(estimator, categorical, numeric, tuple(lookups), forest)
 
     def same_input(self, other: _Head) -> bool:
         return (
@@ -336,34 +355,43 @@ class _Head:
             enc[:, k + j] = columns[name]
         return enc
 
-    def raw(self, enc: np.ndarray, evaluator: str) -> np.ndarray:
-        """Sum of the leaves over all trees, as HistGradientBoosting._raw_predict adds them,
-        by the evaluator named ("forest" or "tables")."""
-        return self.forest.raw(enc) if evaluator == "forest" else self.tables.raw(enc)
-
 
 @dataclass(frozen=True)
 class FastHeads:
     """P(success) and log1p(revenue) from the feature step's arrays, without pandas or the
-    heads' per-call sklearn preprocessing."""
+    heads' per-call sklearn preprocessing. The heads encode the features alike (train fits
+    them on one feature frame): one encoded matrix serves both."""
 
     classifier: _Head
     regressor: _Head
-    forest_max_rows: int = FOREST_MAX_ROWS  # batches up to this size use _Forest
+    tables: _Tables  # both heads' trees, for batches over forest_max_rows
+    forest_max_rows: int = FOREST_MAX_ROWS  # batches up to this size use each _Forest
 
-    @cached_property
-    def shared_input(self) -> bool:
-        """Both heads encode the features alike (then one encoded matrix serves both)."""
-        return self.regressor.same_input(self.classifier)
+    @classmethod
+    def build(cls, classifier: _Head, regressor: _Head) -> FastHeads:
+        if not regressor.same_input(classifier):
+            raise ValueError("the heads encode the features differently")
+        width = len(classifier.categorical) + len(classifier.numeric)
+        forests = (classifier.forest, regressor.forest)
+        return cls(
+            classifier, regressor, _Tables.build(forests, len(classifier.categorical), width)
+        )
+
+    def raw(self, enc: np.ndarray, evaluator: str) -> tuple[np.ndarray, np.ndarray]:
+        """Both heads' sums of leaves over their trees, as HistGradientBoosting._raw_predict
+        adds them, by the evaluator named ("forest" or "tables")."""
+        if evaluator == "forest":
+            return self.classifier.forest.raw(enc), self.regressor.forest.raw(enc)
+        raw_classifier, raw_regressor = self.tables.raw(enc)
+        return raw_classifier, raw_regressor
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(P(success), log1p(revenue)) from FeatureStep.transform_arrays' output."""
         enc = self.classifier.encode(columns)
-        enc_reg = enc if self.shared_input else self.regressor.encode(columns)
-        clf, reg = self.classifier.estimator, self.regressor.estimator
         evaluator = "forest" if len(enc) <= self.forest_max_rows else "tables"
-        proba = clf._loss.predict_proba(self.classifier.raw(enc, evaluator))[:, 1]
-        log_revenue = reg._loss.link.inverse(self.regressor.raw(enc_reg, evaluator).ravel())
+        raw_classifier, raw_regressor = self.raw(enc, evaluator)
+        proba = self.classifier.estimator._loss.predict_proba(raw_classifier)[:, 1]
+        log_revenue = self.regressor.estimator._loss.link.inverse(raw_regressor.ravel())
         return np.asarray(proba, dtype=float), np.asarray(log_revenue, dtype=float)
 
 
@@ -436,7 +464,7 @@ def build(model: Mapping[str, Any], feats: Any) -> FastHeads | None:
     clf, reg = model["classifier"][-1], model["regressor"][-1]
     try:
         dtypes = {name: feats._category_dtype(name) for name in CATEGORICAL}
-        fast = FastHeads(_Head.build(clf, dtypes), _Head.build(reg, dtypes))
+        fast = FastHeads.build(_Head.build(clf, dtypes), _Head.build(reg, dtypes))
         wrong = disagreements(fast, model, feats)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
         log.warning("scoring: fast path unavailable (%s); using the sklearn pipelines", exc)

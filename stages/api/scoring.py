@@ -165,8 +165,9 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
         plain = [i for i, r in enumerate(records) if type(r) is dict]
         recs = [records[i] for i in plain]
     raw = {name: [r.get(name, _MISSING) for r in recs] for name in MOVIE_FIELDS}
-    failed = _unexpected_keys(recs, raw)  # positions in `plain` (and `recs`)
-    values = {name: _validate_field(name, raw[name], failed) for name in MOVIE_FIELDS}
+    absent = {name: values.count(_MISSING) for name, values in raw.items()}
+    failed = _unexpected_keys(recs, raw, absent)  # positions in `plain` (and `recs`)
+    values = {name: _validate_field(name, raw[name], absent[name], failed) for name in raw}
     refused: dict[int, list[Problem]] = {}
     if not failed and len(plain) == len(records) and _known(values["genres"], known):
         return Validated(plain, values, refused)  # the usual batch: every record accepted
@@ -198,11 +199,16 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
 _MISSING = object()
 
 
-def _unexpected_keys(records: list[dict[str, Any]], raw: Mapping[str, list[Any]]) -> set[int]:
+def _unexpected_keys(
+    records: list[dict[str, Any]], raw: Mapping[str, list[Any]], absent: Mapping[str, int]
+) -> set[int]:
     """Positions of the records lacking a required field or holding one Movie does not have
     (counted first: every key is a field when the keys add up to the fields found)."""
-    bad = {j for name in REQUIRED_FIELDS for j, v in enumerate(raw[name]) if v is _MISSING}
-    found = sum(len(records) - values.count(_MISSING) for values in raw.values())
+    bad: set[int] = set()
+    for name in REQUIRED_FIELDS:
+        if absent[name]:
+            bad.update(j for j, v in enumerate(raw[name]) if v is _MISSING)
+    found = sum(len(records) - n for n in absent.values())
     if sum(map(len, records)) != found:
         bad.update(j for j, r in enumerate(records) if not r.keys() <= FIELD_NAMES)
     return bad
@@ -213,17 +219,19 @@ def _known(genres: list[list[str]], known: frozenset[str] | None) -> bool:
     return known is None or known.issuperset(set().union(*genres))
 
 
-def _validate_field(name: str, raw: list[Any], failed: set[int]) -> list[Any]:
-    """One field's raw values (_MISSING where absent) validated, the field's default where
-    absent; adds the positions of values the field refuses to `failed`."""
-    missing = raw.count(_MISSING)
+def _defaults(name: str, n: int) -> list[Any]:
+    """`n` times the field's default (a new list each time, as Movie's factories make)."""
+    info = Movie.model_fields[name]
+    if info.default_factory is None:
+        return [info.default] * n
+    return [info.default_factory() for _ in range(n)]  # type: ignore[call-arg]
+
+
+def _validate_field(name: str, raw: list[Any], missing: int, failed: set[int]) -> list[Any]:
+    """One field's raw values (`missing` of them _MISSING) validated, the field's default
+    where absent; adds the positions of values the field refuses to `failed`."""
     if missing:
-        info = Movie.model_fields[name]
-        factory = info.default_factory  # Movie's take no arguments and make new lists
-        if factory is None:
-            out = [info.default] * len(raw)
-        else:
-            out = [factory() for _ in raw]  # type: ignore[call-arg]
+        out = _defaults(name, len(raw))
         if missing == len(raw):
             return out
         present = [j for j, v in enumerate(raw) if v is not _MISSING]

@@ -132,17 +132,31 @@ def fast(model: dict[str, Any]) -> fastpath.FastHeads:
     return built
 
 
+@pytest.fixture(scope="module")
+def narrow(sample: tuple[pd.DataFrame, pd.DataFrame]) -> fastpath.FastHeads:
+    """Heads of trees with at most 8 leaves (as params.yaml's): uint8 leaf masks."""
+    train, _ = sample
+    params = dataclasses.replace(PARAMS, max_leaf_nodes=8)
+    clf, reg = fit_heads(train, train["success"].to_numpy(), params, np.log1p(train["revenue"]))
+    model = {"classifier": clf, "regressor": reg, "threshold": 0.5}
+    built = fastpath.build(model, shared_features(model))
+    assert built is not None
+    return built
+
+
 @pytest.mark.parametrize("evaluator", ["forest", "tables"])
 @pytest.mark.parametrize("head", ["classifier", "regressor"])
+@pytest.mark.parametrize("heads", ["fast", "narrow"])
 def test_each_evaluator_sums_exactly_like_sklearns_trees(
-    fast: fastpath.FastHeads, head: str, evaluator: str
+    request: pytest.FixtureRequest, heads: str, head: str, evaluator: str
 ) -> None:
     """Bitwise: the walk, its NaN/categorical/threshold rules and the order of the sum."""
-    fitted = getattr(fast, head)
+    built = request.getfixturevalue(heads)
+    fitted = getattr(built, head)
     assert fitted.forest.categorical.any()  # the rows below reach categorical splits
     enc = awkward_rows(fitted)
     expected = sklearn_raw(fitted.estimator, enc)
-    got = fitted.raw(enc, evaluator)
+    got = built.raw(enc, evaluator)[["classifier", "regressor"].index(head)]
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
 
@@ -150,15 +164,19 @@ def test_each_evaluator_sums_exactly_like_sklearns_trees(
 def test_tables_give_the_same_sums_whatever_their_block_size(fast: fastpath.FastHeads) -> None:
     enc = awkward_rows(fast.classifier)
     assert len(enc) > 3 * 7
-    whole = fast.classifier.tables.raw(enc, block=len(enc))
-    np.testing.assert_array_equal(fast.classifier.tables.raw(enc, block=7), whole)
+    whole = fast.tables.raw(enc, block=len(enc))
+    for got, expected in zip(fast.tables.raw(enc, block=7), whole, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
-def test_tables_hold_wide_trees_in_wider_masks(fast: fastpath.FastHeads) -> None:
+def test_tables_hold_trees_in_the_narrowest_masks(
+    fast: fastpath.FastHeads, narrow: fastpath.FastHeads
+) -> None:
     """PARAMS' trees have up to 15 leaves: more than a uint8 mask holds."""
     leaves = (~fast.classifier.forest.splits()).sum() / len(fast.classifier.forest.roots)
     assert leaves > 8
-    assert fast.classifier.tables.leaf_sets.dtype == np.uint16
+    assert fast.tables.leaf_sets.dtype == np.uint16
+    assert narrow.tables.leaf_sets.dtype == np.uint8
 
 
 def test_small_and_large_batches_score_alike(
@@ -194,7 +212,7 @@ def test_verification_catches_an_all_trees_walk_off_by_an_ulp(
 def test_verification_catches_tables_off_by_an_ulp(model: dict[str, Any]) -> None:
     built = fastpath.build(model, shared_features(model))
     assert built is not None
-    for thresholds in built.regressor.tables.thresholds:
+    for thresholds in built.tables.thresholds:
         thresholds[:] = np.nextafter(thresholds, -np.inf)
     assert fastpath.disagreements(built, model, shared_features(model)) == ["tables"]
 
@@ -204,7 +222,7 @@ def test_verification_catches_tables_sending_categories_the_wrong_way(
 ) -> None:
     built = fastpath.build(model, shared_features(model))
     assert built is not None
-    tables = built.classifier.tables
+    tables = built.tables
     categorical = [table for j, table in tables.masks if j < tables.n_categorical]
     assert categorical
     for table in categorical:

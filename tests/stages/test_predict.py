@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from stages import predict as predict_stage
 from stages.api.scoring import Movie, known_genres, movie_columns, prepare_model, score, validate
 from stages.lib.model_io import load_model
 from stages.predict import SCORE_COLUMNS, read_chunks, write_scores
@@ -197,8 +201,8 @@ def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path)
 
 
 def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path) -> None:
-    """Chunks scored by two worker processes come back in input order: the same bytes as
-    one process, rejected rows included."""
+    """Chunks scored by a worker process and by this one come back in input order: the same
+    bytes as one process, rejected rows included."""
     lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(40)]
     lines[3] = json.dumps(dict(GOOD, budget=-1))
     lines[31] = "{not json"
@@ -211,6 +215,18 @@ def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path)
         files.append((out.getvalue(), rej.getvalue()))
     assert files[0] == files[1]
     assert pd.read_csv(io.StringIO(files[1][1]))["row"].tolist() == [4, 32]
+
+    model = prepare_model(load_model(model_path))
+    here = functools.partial(predict_stage.process_chunk, model, known_genres(model))
+    expected = [here(chunk) for chunk in read_chunks(src, 4)]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        1, spawn, initializer=predict_stage._start_worker, initargs=(str(model_path),)
+    ) as pool:
+        started = pool.submit(int)
+        started.result()  # the worker is ready: the first chunks go to it
+        got = list(predict_stage._in_order(read_chunks(src, 4), here, pool, 1, started))
+    assert got == expected
 
 
 def test_a_model_workers_cannot_load_is_a_user_error(tmp_path: Path) -> None:
