@@ -4,10 +4,12 @@ Starts `python -m stages.serve` (one uvicorn worker) on 127.0.0.1, drives single
 POST /predict with 4 and 16 concurrent keep-alive clients (threads with http.client, in
 this process: the load generator shares the machine, as in the targets), and reports p50,
 p99, requests/s, errors and the server's peak RSS; then times `python -m stages.predict`
-on a generated 100,000-row JSONL file. Medians over --runs runs. Uses the model of
-`make repro` (or MODEL_PATH).
+on generated JSONL files of 100,000 and 1,000,000 movies (default options, so the larger
+file gets a worker process per core). Medians over --runs runs. Uses the model of `make
+repro` (or MODEL_PATH).
 
-    python -m bench serve [--runs 3] [--seconds 10] [--rows 100000]
+    python -m bench serve [--runs 3] [--seconds 10] [--rows 100000 1000000]
+                          [--only service|batch]
 """
 
 from __future__ import annotations
@@ -165,64 +167,75 @@ def write_movies(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def bench_batch(runs: int, rows: int) -> dict[str, float]:
-    walls = []
+def predict_command(src: Path, out: Path) -> tuple[float, float]:
+    """(wall s, CPU s) of the real batch command, start-up included, default options."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.predict", "--input", str(src), "--output", str(out)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert "rejected 0" in proc.stderr, proc.stderr
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def startup_seconds() -> float:
+    """Imports, model load and fast-path verification: what every scoring process pays."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import stages.predict as p; p.prepare_model(p.load_model('models/model.skops'))",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        check=True,
+    )
+    return time.perf_counter() - t0
+
+
+def bench_batch(runs: int, sizes: list[int]) -> dict[str, dict[str, float]]:
+    """Per file size: medians over `runs`, the sizes interleaved (drift hits them alike)."""
+    out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        src = write_movies(Path(tmp) / "movies.jsonl", rows)
-        cpus = []
+        files = {n: write_movies(Path(tmp) / f"movies-{n}.jsonl", n) for n in sizes}
+        walls: dict[int, list[float]] = {n: [] for n in sizes}
+        cpus: dict[int, list[float]] = {n: [] for n in sizes}
+        startups = []
         for _ in range(runs):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t0 = time.perf_counter()
-            proc = subprocess.run(  # the real command, start-up included
-                [
-                    sys.executable,
-                    "-m",
-                    "stages.predict",
-                    "--input",
-                    str(src),
-                    "--output",
-                    str(Path(tmp) / "scores.csv"),
-                ],
-                cwd=ROOT,
-                env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            walls.append(time.perf_counter() - t0)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            assert "rejected 0" in proc.stderr, proc.stderr
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import stages.predict, stages.lib.model_io as m;"
-                "m.load_model('models/model.skops')",
-            ],
-            cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-            check=True,
-        )
-        startup = time.perf_counter() - t0
-        trees_s = trees_only(src, runs)
-    wall = statistics.median(walls)
-    return {
-        "cpu_s": statistics.median(cpus),
-        "rows_per_cpu_s": rows / statistics.median(cpus),
-        "rows": rows,
-        "wall_s": wall,
-        "rows_per_s": rows / wall,
-        "startup_s": startup,
-        "rows_per_s_after_startup": rows / max(wall - startup, 1e-9),
-        "trees_only_rows_per_s": rows / trees_s,
-    }
+            for n, src in files.items():
+                wall, cpu = predict_command(src, Path(tmp) / "scores.csv")
+                walls[n].append(wall)
+                cpus[n].append(cpu)
+            startups.append(startup_seconds())
+        startup = statistics.median(startups)
+        trees = trees_only(files[min(sizes)], runs)
+        for n in sizes:
+            wall, cpu = statistics.median(walls[n]), statistics.median(cpus[n])
+            out[str(n)] = {
+                "wall_s": wall,
+                "wall_min_s": min(walls[n]),
+                "wall_max_s": max(walls[n]),
+                "rows_per_s": n / wall,
+                "startup_s": startup,
+                "rows_per_s_after_startup": n / max(wall - startup, 1e-9),
+                "cpu_s": cpu,
+                "rows_per_cpu_s": n / cpu,
+                "trees_only_rows_per_s": trees,
+            }
+    return out
 
 
 def trees_only(src: Path, runs: int) -> float:
-    """Median seconds of the two heads' trees alone on the file's (validated) rows: the floor
-    under the command's throughput, whatever parsing and validation cost."""
+    """Rows per second of the two heads' trees alone (the verified fast path, one process) on
+    the file's validated rows: a floor under the command's cost, whatever else it does."""
     from stages.api.scoring import FAST_PATH, known_genres, prepare_model, shared_features
     from stages.lib.model_io import load_model
     from stages.predict import read_chunks, validate_chunk
@@ -238,42 +251,62 @@ def trees_only(src: Path, runs: int) -> float:
         t0 = time.perf_counter()
         model[FAST_PATH].predict(columns)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return len(chunk.rows) / statistics.median(times)
+
+
+def python_loop_seconds() -> float:
+    """Seconds for 10M additions in a Python loop: how fast this machine is right now (it
+    varies by 2x on the shared VMs here), to read the other figures against."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="batch file sizes"
+    )
+    parser.add_argument("--only", choices=["service", "batch"], help="one of the two parts")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    service = bench_service(args.runs, args.seconds)
-    batch = bench_batch(args.runs, args.rows)
-    report = {
+    loop_s = python_loop_seconds()
+    report: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "loadavg_1m_before": load_before,
-        "service": service,
-        "batch": batch,
+        "python_loop_10m_s": loop_s,
     }
+    if args.only != "batch":
+        report["service"] = service = bench_service(args.runs, args.seconds)
+        for c in ("c4", "c16"):
+            s = service[c]
+            print(
+                f"service {c[1:]:>2} clients: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
+                f"{s['rps']:.0f} req/s, {s['errors']:.0f} errors; "
+                f"server CPU {s['server_cpu_ms_per_req']:.1f} ms/request"
+            )
+        print(f"service peak RSS: {service['rss_mb']:.0f} MB")
+    if args.only != "service":
+        report["batch"] = batch = bench_batch(args.runs, args.rows)
+        for n, b in batch.items():
+            print(
+                f"batch {int(n):>9,} rows: {b['wall_s']:.2f} s wall ({b['wall_min_s']:.2f}-"
+                f"{b['wall_max_s']:.2f}) = {b['rows_per_s']:,.0f} rows/s; "
+                f"{b['rows_per_s_after_startup']:,.0f} rows/s after the {b['startup_s']:.2f} s "
+                f"start-up; {b['rows_per_cpu_s']:,.0f} rows per CPU-second"
+            )
+        print(f"the trees alone: {next(iter(batch.values()))['trees_only_rows_per_s']:,.0f} rows/s")
     out = ROOT / "bench" / "results" / "serve.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    for c in ("c4", "c16"):
-        s = service[c]
-        print(
-            f"service {c[1:]:>2} clients: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-            f"{s['rps']:.0f} req/s, {s['errors']:.0f} errors; "
-            f"server CPU {s['server_cpu_ms_per_req']:.1f} ms/request"
-        )
-    print(f"service peak RSS: {service['rss_mb']:.0f} MB")
     print(
-        f"batch {args.rows} rows: {batch['wall_s']:.2f} s wall = {batch['rows_per_s']:.0f} rows/s; "
-        f"{batch['rows_per_s_after_startup']:.0f} rows/s without the {batch['startup_s']:.2f} s "
-        f"start-up; {batch['rows_per_cpu_s']:.0f} rows per CPU-second; the trees alone "
-        f"{batch['trees_only_rows_per_s']:.0f} rows/s"
+        f"(medians of {args.runs} runs; 1-min load average before: {load_before:.1f}; "
+        f"10M-addition Python loop: {loop_s:.2f} s)"
     )
-    print(f"(medians of {args.runs} runs; 1-min load average before: {load_before:.1f})")
     return 0
 
 

@@ -56,8 +56,9 @@ LIST_INPUTS = frozenset(f for f in MOVIE_FIELDS if FIELDS[f][0] == "list")
 SHOW_REJECTED = 10  # rejected rows also logged, up to this many
 CHUNK = 8192  # rows validated and scored together: bounded memory, per-call costs amortized
 # Below this (~300,000 JSONL rows) --jobs defaults to 1: a worker's start-up (imports and
-# model load, ~5 s here) is not repaid (measured: 100k rows 9.0 s with 1 process, 11.9 s
-# with 2; 500k rows 29.2 s with 1, 22.2 s with 2, on 2 cores).
+# model load, ~5 s of CPU here, on the core the main process scores on) is not repaid
+# (measured on 2 cores: 100k rows 5.6-7.5 s with 1 process, 6.8-8.0 s with 2; 300k rows
+# 9.4-11.1 s with either; 1M rows 26-28 s with 1, 15.5-19 s with 2).
 SMALL_INPUT_BYTES = 50_000_000
 SCORE_COLUMNS = (
     "row",
@@ -257,25 +258,23 @@ def process_chunk(model: dict[str, Any], genres: frozenset[str] | None, raw: Raw
     )
 
 
-_worker: dict[str, Any] = {}  # this worker process's model, set by _start_worker
+_worker: dict[str, Any] = {}  # this worker process's model and genres, set by _start_worker
 
 
-def _start_worker(model_path: str) -> None:
-    """Each worker loads and checks the model itself (nothing unsafe crosses processes) and
-    runs its trees on one OpenMP thread: the workers already use every core."""
+def _start_worker(models: Any) -> None:
+    """A worker imports what scoring needs while the main process loads the model, then takes
+    the model from `models` (a queue) as the main process pickled it: loaded and checked
+    there (skops with the allow-list, the fast path's bitwise verification), never read from
+    a file here. Its trees run on one OpenMP thread: the processes already use every core."""
     threadpool_limits(1, user_api="openmp")
-    try:
-        model = prepare_model(load_model(model_path))
-    except UserError as exc:  # raised again by each task: a failing initializer breaks
-        _worker["error"] = exc  # the pool with a traceback instead of this one line
+    model = models.get()
+    if model is None:  # the main process could not load the model, and says why
         return
     _worker.update(model=model, genres=known_genres(model))
     gc.freeze()
 
 
 def _process_in_worker(raw: RawChunk) -> Scored:
-    if "error" in _worker:
-        raise _worker["error"]
     return process_chunk(_worker["model"], _worker["genres"], raw)
 
 
@@ -329,13 +328,13 @@ def write_scores(
     out.write(",".join(SCORE_COLUMNS) + "\n")
     rejected.write(",".join(REJECTED_COLUMNS) + "\n")
     with contextlib.ExitStack() as stack:
-        if jobs > 1:  # started first: the workers load their model while this process does
+        if jobs > 1:  # started first: the workers import while this process loads the model
+            spawn = multiprocessing.get_context("spawn")
+            models = spawn.Queue()
+            stack.callback(models.close)
             pool = stack.enter_context(
                 ProcessPoolExecutor(
-                    jobs - 1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(str(model_path),),
+                    jobs - 1, mp_context=spawn, initializer=_start_worker, initargs=(models,)
                 )
             )
             warmups = [pool.submit(int) for _ in range(jobs - 1)]  # spawned on demand
@@ -343,7 +342,12 @@ def write_scores(
             # as the workers: OpenMP (sklearn's pipelines, without the fast path) would
             # oversubscribe the cores the processes share
             stack.enter_context(threadpool_limits(1, user_api="openmp"))
-        model = prepare_model(load_model(model_path))
+        loaded = None
+        try:
+            loaded = model = prepare_model(load_model(model_path))
+        finally:  # each worker gets the model (pickled by the queue), or None if it failed
+            for _ in range(jobs - 1):
+                models.put(loaded)
         gc.freeze()  # the model lives to the end: the collector need not walk it again
         here = partial(process_chunk, model, known_genres(model))
         results = (

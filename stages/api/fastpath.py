@@ -212,7 +212,11 @@ class _Tables:
         width = max(b for _, b in leaf_bits.values()) + 1
         dtype = next(d for d in MASK_TYPES if np.iinfo(d).bits >= width)
         full = int(np.iinfo(dtype).max)  # in a table: no leaf ruled out
-        numeric = [(f.feature[i], f.threshold[i]) for f in forests for i in _numeric_splits(f)]
+        numeric = [
+            (f.feature[i], f.threshold[i])
+            for f in forests
+            for i in np.flatnonzero(f.splits() & ~f.categorical)
+        ]
         thresholds = tuple(
             np.unique(np.array([t for j, t in numeric if j == column], dtype=np.float64))
             for column in range(n_columns)
@@ -293,10 +297,6 @@ class _Tables:
                     acc[tree % base.shape[1]] += leaves[trees.start + tree]
                 raw[lo : lo + rank.shape[1]] = acc.T
         return out
-
-
-def _numeric_splits(forest: _Forest) -> np.ndarray:
-    return np.flatnonzero(forest.splits() & ~forest.categorical)
 
 
 @dataclass(frozen=True)

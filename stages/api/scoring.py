@@ -157,7 +157,8 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
     Why: one pydantic call per field over the whole batch instead of a Movie per record is
     several times faster. Records that are not plain objects with known and required keys, or
     with a value a field refuses, are validated one by one by Movie, so every refused record
-    gets exactly validate()'s reasons."""
+    gets exactly validate()'s reasons. Records are parsed JSON or CSV: plain values, which
+    compare with == without raising (not arrays)."""
     if all(type(r) is dict for r in records):
         plain = list(range(len(records)))
         recs: list[dict[str, Any]] = list(records)

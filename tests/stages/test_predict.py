@@ -220,8 +220,10 @@ def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path)
     here = functools.partial(predict_stage.process_chunk, model, known_genres(model))
     expected = [here(chunk) for chunk in read_chunks(src, 4)]
     spawn = multiprocessing.get_context("spawn")
+    models = spawn.Queue()
+    models.put(model)
     with ProcessPoolExecutor(
-        1, spawn, initializer=predict_stage._start_worker, initargs=(str(model_path),)
+        1, spawn, initializer=predict_stage._start_worker, initargs=(models,)
     ) as pool:
         started = pool.submit(int)
         started.result()  # the worker is ready: the first chunks go to it
