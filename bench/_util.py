@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 from pathlib import Path
 
 from tests.conftest import ROOT, copy_project, tool_env
 
-__all__ = ["ROOT", "RUNS", "project_copy", "sh"]
+__all__ = ["ROOT", "RUNS", "project_copy", "sh", "timed"]
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
@@ -24,6 +25,17 @@ def sh(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}\n{proc.stderr}")
     return elapsed
+
+
+def timed(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system of the command and its children) seconds of a command.
+
+    The CPU figure goes beside the wall one: on a shared machine it moves much less.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = sh(*cmd, cwd=cwd, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def project_copy(dest: Path) -> Path:

@@ -25,6 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.serve import ROOT, write_movies
+from tests.conftest import sklearn_raw
 
 SIZES = (1, 16, 64, 256, 1024, 8192)
 
@@ -38,16 +39,8 @@ def cpu_ms(fn: Callable[[], Any], runs: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def sklearn_raw(fast: Any, enc: np.ndarray) -> list[np.ndarray]:
-    """Both heads' raw predictions by sklearn's loop over its per-tree predictors."""
-    out = []
-    for head in (fast.classifier, fast.regressor):
-        est = head.estimator
-        raw = np.zeros((len(enc), est.n_trees_per_iteration_), order="F")
-        raw += est._baseline_prediction
-        est._predict_iterations(enc, est._predictors, raw, False, 1)
-        out.append(raw)
-    return out
+def sklearn_both(fast: Any, enc: np.ndarray) -> list[np.ndarray]:
+    return [sklearn_raw(head.estimator, enc) for head in (fast.classifier, fast.regressor)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluators: dict[str, Callable[[Any, np.ndarray], Any]] = {
         "forest": lambda heads, x: heads.raw(x, "forest"),
         "tables": lambda heads, x: heads.raw(x, "tables"),
-        "sklearn": sklearn_raw,
+        "sklearn": sklearn_both,
     }
     with threadpool_limits(1, user_api="openmp"):
         for n in SIZES:

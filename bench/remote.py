@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from bench._util import RUNS, project_copy
 from bench._util import sh as _sh
+from bench._util import timed as _timed
 from tests.conftest import aws_env, make_bucket, use_s3_remote
 
 BUCKET = "bench"
@@ -27,14 +27,7 @@ def sh(*cmd: str | Path, cwd: Path) -> float:
 
 
 def timed(*cmd: str | Path, cwd: Path) -> tuple[float, float]:
-    """Wall and CPU (user + system of the command and its children) seconds of a command.
-
-    The CPU figure is printed beside the wall one: on a shared machine it moves much less.
-    """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = sh(*cmd, cwd=cwd)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return _timed(*cmd, cwd=cwd, env=aws_env())
 
 
 def yaml_parser() -> str:

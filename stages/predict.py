@@ -203,11 +203,11 @@ def _parse(
 
 def validate_chunk(genres: frozenset[str] | None, chunk: RawChunk) -> Chunk:
     positions, records, rejected = _parse(genres, chunk)
-    numbers = chunk[0]
+    numbers = np.asarray(chunk[0], dtype=np.int64)[positions]  # of the records
     valid = validate_batch(records, genres)
-    rejected += [(numbers[positions[i]], _reason(p)) for i, p in valid.refused.items()]
+    rejected += [(int(numbers[i]), _reason(p)) for i, p in valid.refused.items()]
     return Chunk(
-        rows=np.array([numbers[positions[i]] for i in valid.accepted], dtype="int64"),
+        rows=numbers[valid.accepted],
         columns=to_columns(valid.columns),
         rejected=sorted(rejected),
     )

@@ -12,10 +12,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+def sklearn_raw(estimator: Any, enc: np.ndarray) -> np.ndarray:
+    """Raw predictions of a HistGradientBoosting head on an encoded matrix by sklearn's own
+    loop over its tree predictors (one OpenMP thread): what the fast path must reproduce."""
+    raw = np.zeros((len(enc), estimator.n_trees_per_iteration_), order="F")
+    raw += estimator._baseline_prediction
+    estimator._predict_iterations(enc, estimator._predictors, raw, False, 1)
+    return raw
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ from stages.collect import map_sample, read_sample
 from stages.lib.features import MovieFeatures
 from stages.lib.modeling import fit_heads
 from stages.prepare import prepare
-from tests.conftest import ROOT, fixture_split, small_train_params
+from tests.conftest import ROOT, fixture_split, sklearn_raw, small_train_params
 
 SPLIT = fixture_split()
 # Larger than the fixture-sized params: the bundled sample's categories all get used.
@@ -87,15 +87,6 @@ def test_heads_without_sklearns_expected_internals_use_the_pipelines(
     assert shared_features(model) is feats
     assert fastpath.build(model, feats) is None
     assert prepare_model(model)[FAST_PATH] is None
-
-
-def sklearn_raw(estimator: object, enc: np.ndarray) -> np.ndarray:
-    """Raw predictions of an encoded matrix by sklearn's own loop over its tree predictors."""
-    est: Any = estimator
-    raw = np.zeros((len(enc), est.n_trees_per_iteration_), order="F")
-    raw += est._baseline_prediction
-    est._predict_iterations(enc, est._predictors, raw, False, 1)
-    return raw
 
 
 def awkward_rows(head: Any, seed: int = 0) -> np.ndarray:

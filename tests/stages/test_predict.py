@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import multiprocessing
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -201,8 +201,9 @@ def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path)
 
 
 def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path) -> None:
-    """Chunks scored by a worker process and by this one come back in input order: the same
-    bytes as one process, rejected rows included."""
+    """Chunks scored by a worker process (and by this one while the worker is busy or not
+    started) come back in input order: the same bytes as one process, rejected rows
+    included."""
     lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(40)]
     lines[3] = json.dumps(dict(GOOD, budget=-1))
     lines[31] = "{not json"
@@ -217,8 +218,14 @@ def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path)
     assert pd.read_csv(io.StringIO(files[1][1]))["row"].tolist() == [4, 32]
 
     model = prepare_model(load_model(model_path))
-    here = functools.partial(predict_stage.process_chunk, model, known_genres(model))
+    scored_here: list[Sequence[int]] = []
+
+    def here(chunk: predict_stage.RawChunk) -> predict_stage.Scored:
+        scored_here.append(chunk[0])
+        return predict_stage.process_chunk(model, known_genres(model), chunk)
+
     expected = [here(chunk) for chunk in read_chunks(src, 4)]
+    scored_here.clear()
     spawn = multiprocessing.get_context("spawn")
     models = spawn.Queue()
     models.put(model)
@@ -229,9 +236,12 @@ def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path)
         started.result()  # the worker is ready: the first chunks go to it
         got = list(predict_stage._in_order(read_chunks(src, 4), here, pool, 1, started))
     assert got == expected
+    assert len(scored_here) < len(expected)  # the worker scored some chunks
 
 
-def test_a_model_workers_cannot_load_is_a_user_error(tmp_path: Path) -> None:
+def test_a_bad_model_with_workers_is_a_user_error(tmp_path: Path) -> None:
+    """This process loads the model before the workers get it: its error is the one line,
+    and the waiting workers are released."""
     src = tmp_path / "m.jsonl"
     src.write_text(json.dumps(GOOD) + "\n")
     bad = tmp_path / "bad.skops"
