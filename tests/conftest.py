@@ -45,6 +45,49 @@ def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# What a child process reports of numpy's SIMD dispatch: every extension this CPU has above
+# numpy's compiled baseline, and (second line) what is in use after NPY_DISABLE_CPU_FEATURES.
+_CPU_PROBE = """
+from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+print(" ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f)))
+"""
+# The most generic OpenBLAS kernel per architecture (OpenBLAS otherwise picks one by CPU).
+_GENERIC_BLAS = {"x86_64": "Prescott", "aarch64": "ARMV8"}
+
+
+def cpu_extensions(env: dict[str, str] | None = None) -> list[str]:
+    """numpy's dispatchable SIMD extensions in use in a child process with `env`."""
+    out = subprocess.run(
+        [sys.executable, "-c", _CPU_PROBE],
+        env=env or tool_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def baseline_cpu_env() -> dict[str, str]:
+    """A child environment that computes as the least capable CPU these wheels run on: numpy
+    without its dispatched SIMD extensions, OpenBLAS on its generic kernel, glibc's maths
+    without its FMA/AVX2 variants. Skips where the CPU has nothing above numpy's baseline."""
+    import platform
+
+    extensions = cpu_extensions()
+    if not extensions:
+        pytest.skip("this CPU has no SIMD extension above numpy's baseline: nothing to disable")
+    extra = {"NPY_DISABLE_CPU_FEATURES": " ".join(extensions)}
+    machine = platform.machine()
+    # A machine that sets OPENBLAS_CORETYPE needs it (older OpenBLAS misdetects some CPUs).
+    if "OPENBLAS_CORETYPE" not in os.environ and machine in _GENERIC_BLAS:
+        extra["OPENBLAS_CORETYPE"] = _GENERIC_BLAS[machine]
+    if machine == "x86_64":
+        extra["GLIBC_TUNABLES"] = "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-FMA4"
+    env = tool_env(extra)
+    assert cpu_extensions(env) == [], f"NPY_DISABLE_CPU_FEATURES did not take: {extra}"
+    return env
+
+
 def sh(
     *cmd: str | Path, cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import sh
+from tests.conftest import baseline_cpu_env, copy_project, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -53,3 +54,30 @@ def test_committed_lock_matches_a_fresh_run(project_repo: Path) -> None:
     """A fresh clone + repro must leave dvc.lock as committed (git status clean)."""
     sh("dvc", "repro", cwd=project_repo)
     assert sh("git", "status", "--porcelain", cwd=project_repo).stdout == ""
+
+
+def dvc_outputs(repo: Path) -> dict[str, bytes]:
+    """Every file DVC tracks as a stage output in `repo`, by path (plus dvc.lock)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-o", "-i", "--exclude-standard", "data", "models"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    files = [p for p in listed if not p.startswith("data/cache/")]
+    return {p: (repo / p).read_bytes() for p in ["dvc.lock", *sorted(files)]}
+
+
+def test_outputs_do_not_depend_on_the_cpu(reproduced_project: Path, tmp_path: Path) -> None:
+    """The whole pipeline under numpy's full SIMD dispatch and under none of it (plus generic
+    OpenBLAS and glibc kernels) writes the same bytes: a teammate's or a CI runner's CPU
+    reproduces the committed dvc.lock."""
+    env = baseline_cpu_env()
+    repo = copy_project(tmp_path / "repo")
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "repro", cwd=repo, env=env)
+    full, baseline = dvc_outputs(reproduced_project), dvc_outputs(repo)
+    assert set(baseline) == set(full)
+    assert "models/model.skops" in full
+    assert [p for p in full if full[p] != baseline[p]] == []

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from stages.api import fastpath
 from stages.api.fastpath import FastHeads
+from stages.lib import portable
 from stages.lib.features import Records
 from stages.lib.schema import FIELDS, POST_RELEASE
 
@@ -352,7 +353,7 @@ def score(model: Mapping[str, Any], columns: Records) -> Scores:
                 proba = model["classifier"][-1].predict_proba(X)[:, 1]
                 log_revenue = model["regressor"][-1].predict(X)
     proba = np.asarray(proba, dtype=float)
-    revenue = np.expm1(np.asarray(log_revenue, dtype=float))
+    revenue = portable.expm1(log_revenue)
     return Scores(proba, np.maximum(revenue, 0.0), proba >= float(model["threshold"]))
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from stages.lib import portable
+
 CATEGORICAL = (
     "certification",
     "distributor",
@@ -78,11 +80,6 @@ def _days(dates: pd.Series) -> np.ndarray:
     return pd.to_datetime(dates).to_numpy("datetime64[D]").astype("int64")
 
 
-def _log_budget(df: pd.DataFrame) -> pd.Series:
-    budget = pd.to_numeric(df["budget"], errors="coerce").astype("float64")
-    return np.log1p(budget.where(budget > 0))
-
-
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 SMALL = 256  # batches up to this many rows take per-value Python paths (no pandas overhead)
 DAYS = np.dtype("datetime64[D]")
@@ -123,12 +120,12 @@ def _float_array(values: np.ndarray) -> np.ndarray:
     return np.asarray(pd.to_numeric(values, errors="coerce"), dtype="float64")
 
 
-def _log_budget_array(X: Records) -> np.ndarray:
-    """_log_budget as an array (log1p of a positive budget, else NaN)."""
+def log_budget(X: Records) -> np.ndarray:
+    """log(1 + budget) of a positive budget, else NaN (the same bits on every CPU)."""
     budget = _float_array(_column(X, "budget"))
     with np.errstate(invalid="ignore"):
         positive = budget > 0
-    return np.log1p(np.where(positive, budget, np.nan))
+    return portable.log1p(np.where(positive, budget, np.nan))
 
 
 def _flag_array(values: np.ndarray) -> np.ndarray:
@@ -234,20 +231,20 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
     def _fit_history(self, X: pd.DataFrame) -> None:
         """Store (day, keys, log budget, log-ROI) of the training films, sorted by day."""
         days = _days(X["release_date"])
-        log_budget = _log_budget(X).to_numpy()
-        ok = np.isfinite(log_budget)
+        budget = log_budget(X)
+        ok = np.isfinite(budget)
         log_roi = np.full(len(X), np.nan)
         if self.track_record:
             missing = [c for c in HISTORY_FIELDS if c not in X.columns]
             if missing:
                 raise KeyError(f"fit needs the training films' {', '.join(missing)}")
             revenue = pd.to_numeric(X["revenue"], errors="coerce").astype("float64").to_numpy()
-            log_roi = np.log1p(np.where(revenue > 0, revenue, np.nan)) - log_budget
+            log_roi = portable.log1p(np.where(revenue > 0, revenue, np.nan)) - budget
             ok &= np.isfinite(log_roi)
         rows = np.flatnonzero(ok)[np.argsort(days[ok], kind="stable")]
         self.history_ = {
             "day": days[rows],
-            "log_budget": log_budget[rows],
+            "log_budget": budget[rows],
             "log_roi": log_roi[rows],
         }
         for kind in TRACK_KEYS:
@@ -306,10 +303,10 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         n = len(dates)
         nat = np.isnat(dates)
         days = dates.astype("int64")
-        log_budget = _log_budget_array(X)
+        budget = log_budget(X)
         out: dict[str, Any] = {
-            "log_budget": log_budget,
-            "budget_vs_trailing": log_budget - self._trailing_median_budget(days),
+            "log_budget": budget,
+            "budget_vs_trailing": budget - self._trailing_median_budget(days),
         }
         year = dates.astype("datetime64[Y]")
         month = (dates.astype("datetime64[M]") - year).astype("int64") + 1
@@ -470,17 +467,3 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         if missing:
             raise KeyError(f"missing input fields: {', '.join(missing)}")
         return X
-
-
-class LogBudget(TransformerMixin, BaseEstimator):
-    """log(1 + budget) as the single column of the budget-only baselines (missing -> median)."""
-
-    def fit(self, X: pd.DataFrame, y: object = None) -> LogBudget:
-        self.median_ = float(np.nanmedian(_log_budget(X)))
-        return self
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        return _log_budget(X).fillna(self.median_).to_numpy().reshape(-1, 1)
-
-    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        return np.array(["log_budget"], dtype=object)

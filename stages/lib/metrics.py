@@ -8,6 +8,8 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
+from stages.lib import portable
+
 DIGITS = 6
 
 
@@ -35,7 +37,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
 
 def rmsle(revenue: np.ndarray, predicted_log1p: np.ndarray) -> float:
     """Root mean squared error of log(1 + revenue), the TMDB box-office challenge metric."""
-    return rmse_log(np.log1p(revenue), predicted_log1p)
+    return rmse_log(portable.log1p(revenue), predicted_log1p)
 
 
 def rmse_log(log_true: np.ndarray, log_pred: np.ndarray) -> float:

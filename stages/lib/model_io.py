@@ -17,7 +17,8 @@ from stages.lib.io import atomic_path
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         "stages.lib.features.MovieFeatures",
-        "stages.lib.features.LogBudget",
+        "stages.lib.baselines.BudgetLinear",
+        "stages.lib.baselines.BudgetLogistic",
         "sklearn._loss.link.Interval",
         "sklearn._loss.link.LogitLink",
         "sklearn._loss.link.IdentityLink",

@@ -18,13 +18,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from stages.lib import portable
+from stages.lib.baselines import BudgetLinear, BudgetLogistic
 from stages.lib.cli import UserError
-from stages.lib.features import LogBudget, MovieFeatures
+from stages.lib.features import MovieFeatures
 from stages.lib.schema import POST_RELEASE
 
 log = logging.getLogger(__name__)
@@ -103,18 +103,9 @@ def fit_heads(
     return clf, Pipeline([("features", feats), ("model", reg_head)])
 
 
-def baseline_logreg_budget() -> Pipeline:
-    return Pipeline(
-        [("features", LogBudget()), ("scale", StandardScaler()), ("model", LogisticRegression())]
-    )
-
-
-def baseline_linear_budget() -> Pipeline:
-    return Pipeline([("features", LogBudget()), ("model", LinearRegression())])
-
-
 def log_revenue(df: pd.DataFrame) -> np.ndarray:
-    return np.log1p(df["revenue"].to_numpy(float))
+    """The regression target, log(1 + revenue), with the same bits on every CPU."""
+    return portable.log1p(df["revenue"].to_numpy(float))
 
 
 def label_correlations(frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
@@ -178,8 +169,8 @@ def year_of(df: pd.DataFrame) -> np.ndarray:
 class Fitted:
     classifier: Pipeline
     regressor: Pipeline
-    logreg_budget: Pipeline
-    linear_budget: Pipeline
+    logreg_budget: BudgetLogistic
+    linear_budget: BudgetLinear
     majority: DummyClassifier
 
 
@@ -190,13 +181,13 @@ def fit_all(df: pd.DataFrame, params: TrainParams, regress: bool = True) -> Fitt
         raise UserError("train: the train split has a single class; widen the data range")
     clf, reg = fit_heads(df, y, params, log_revenue(df) if regress else None)
     check_leakage(clf, df, y)
-    lin = baseline_linear_budget()
+    lin = BudgetLinear()
     if regress:
         lin.fit(df, log_revenue(df))
     return Fitted(
         classifier=clf,
         regressor=reg,
-        logreg_budget=baseline_logreg_budget().fit(df, y),
+        logreg_budget=BudgetLogistic().fit(df, y),
         linear_budget=lin,
         majority=DummyClassifier(strategy="prior").fit(df[["budget"]], y),
     )

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stages.collect import map_sample, read_sample
-from stages.lib.features import HISTORY_FIELDS, INPUT_FIELDS, LogBudget, MovieFeatures
+from stages.lib.features import HISTORY_FIELDS, INPUT_FIELDS, MovieFeatures
 from stages.lib.modeling import MAX_LABEL_CORRELATION, label_correlations
 from stages.lib.schema import POST_RELEASE, PRE_RELEASE
 from stages.prepare import PrepareParams, prepare
@@ -137,17 +137,6 @@ def test_runtime_is_optional(records: Callable[..., list[dict[str, Any]]]) -> No
     df = frame(records())
     assert "runtime" in MovieFeatures(use_runtime=True).fit(df).transform(df)
     assert "runtime" not in MovieFeatures(use_runtime=False).fit(df).transform(df)
-
-
-def test_log_budget_baseline_fills_missing_budget(
-    records: Callable[..., list[dict[str, Any]]],
-) -> None:
-    df = frame(records())
-    lb = LogBudget().fit(df)
-    out = lb.transform(df.head(2).assign(budget=[None, 1_000_000]))
-    assert out.shape == (2, 1)
-    assert out[1, 0] == pytest.approx(np.log1p(1_000_000))
-    assert np.isfinite(out).all()
 
 
 def test_no_feature_nearly_copies_the_label_on_the_bundled_sample() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,13 +12,23 @@ import pandas as pd
 import pytest
 
 from stages.api.scoring import Movie, movie_columns, prepare_model, score, shared_features
+from stages.collect import map_sample, read_sample
+from stages.lib import portable
 from stages.lib.cli import UserError
+from stages.lib.io import write_parquet
 from stages.lib.model_io import load_model, load_model_isolated, save_model
-from stages.lib.modeling import build_pipeline, choose_threshold, expanding_window, thresholds_from
+from stages.lib.modeling import (
+    build_pipeline,
+    choose_threshold,
+    expanding_window,
+    log_revenue,
+    thresholds_from,
+)
+from stages.lib.params import load_section
 from stages.lib.schema import POST_RELEASE
-from stages.prepare import prepare
+from stages.prepare import PrepareParams, prepare
 from stages.train import train
-from tests.conftest import fixture_split, small_train_params
+from tests.conftest import ROOT, baseline_cpu_env, fixture_split, small_train_params, tool_env
 
 PARAMS = small_train_params()
 SPLIT = fixture_split()
@@ -116,17 +128,18 @@ def test_heads_share_one_feature_step_and_score_like_separate_pipelines(
     assert shared_features(loaded) is loaded["classifier"][0] is loaded["regressor"][0]
     y = train_df["success"].to_numpy()
     clf = build_pipeline(PARAMS).fit(train_df, y)
-    reg = build_pipeline(PARAMS, "regress").fit(train_df, np.log1p(train_df["revenue"]))
+    reg = build_pipeline(PARAMS, "regress").fit(train_df, log_revenue(train_df))
     scores = score(loaded, train_df)
     np.testing.assert_array_equal(scores.success_probability, clf.predict_proba(train_df)[:, 1])
     np.testing.assert_array_equal(
         scores.success_probability, loaded["classifier"].predict_proba(train_df)[:, 1]
     )
     np.testing.assert_array_equal(
-        scores.predicted_revenue, np.maximum(np.expm1(reg.predict(train_df)), 0.0)
+        scores.predicted_revenue, np.maximum(portable.expm1(reg.predict(train_df)), 0.0)
     )
     np.testing.assert_array_equal(
-        scores.predicted_revenue, np.maximum(np.expm1(loaded["regressor"].predict(train_df)), 0.0)
+        scores.predicted_revenue,
+        np.maximum(portable.expm1(loaded["regressor"].predict(train_df)), 0.0),
     )
     # a model whose heads do not share the step takes the whole-pipeline path, same numbers
     separate = dict(loaded, classifier=clf, regressor=reg)
@@ -146,7 +159,7 @@ def test_pipelines_of_their_own_score_validated_movies_like_the_fast_path(
     separate = dict(
         model,
         classifier=build_pipeline(PARAMS).fit(train_df, y),
-        regressor=build_pipeline(PARAMS, "regress").fit(train_df, np.log1p(train_df["revenue"])),
+        regressor=build_pipeline(PARAMS, "regress").fit(train_df, log_revenue(train_df)),
     )
     assert shared_features(separate) is None
     movies = [
@@ -176,3 +189,35 @@ def test_isolated_load_gives_the_same_model_and_the_same_errors(
     (tmp_path / "bad.skops").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="not a readable skops model"):
         load_model_isolated(tmp_path / "bad.skops")
+
+
+def test_model_bytes_do_not_depend_on_the_cpu(tmp_path: Path) -> None:
+    """`train` on the bundled sample writes the same archive with numpy's full SIMD dispatch
+    and without it (and with generic OpenBLAS and glibc kernels)."""
+    baseline = baseline_cpu_env()
+    rows = read_sample(ROOT / "data/sample/movies.json.gz")
+    split = load_section(PrepareParams, "prepare", ROOT / "params.yaml")
+    write_parquet(tmp_path / "train.parquet", prepare(map_sample(rows, "sample"), split).train)
+    runs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stages.train",
+                "--params",
+                str(ROOT / "params.yaml"),
+                "--train",
+                str(tmp_path / "train.parquet"),
+                "--model",
+                str(tmp_path / name),
+            ],
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+        )
+        for name, env in (("full.skops", tool_env()), ("baseline.skops", baseline))
+    }
+    for proc in runs.values():
+        _, err = proc.communicate()
+        assert proc.returncode == 0, err.decode()
+    assert (tmp_path / "full.skops").read_bytes() == (tmp_path / "baseline.skops").read_bytes()
