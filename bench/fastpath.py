@@ -5,7 +5,7 @@ heads' raw scores by `_Forest` (all trees walked at once), `_Tables` (per-column
 tables) and sklearn's own per-tree `TreePredictor.predict` on one OpenMP thread (what
 HistGradientBoosting's predict runs, minus its preprocessing). Medians of --runs; CPU time
 (process_time), so neighbours on the machine matter less than for wall time. The crossover
-of the first two sets FOREST_MAX_ROWS in stages/api/fastpath.py.
+of the first two sets FOREST_MAX_ROWS in stages/scoring/fastpath.py.
 
     python -m bench fastpath [--runs 7]
 """
@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args(argv)
-    from stages.api.scoring import FAST_PATH, known_genres, prepare_model, shared_features
-    from stages.lib.model_io import load_model
+    from stages.model.artifact import load_model
     from stages.predict import read_chunks, validate_chunk
+    from stages.scoring.score import FAST_PATH, known_genres, prepare_model, shared_features
 
     model = prepare_model(load_model(ROOT / "models" / "model.skops"))
     fast = model[FAST_PATH]

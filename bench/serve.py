@@ -228,9 +228,9 @@ def bench_batch(runs: int, sizes: list[int]) -> dict[str, dict[str, float]]:
 def trees_only(src: Path, runs: int) -> float:
     """Rows per second of the two heads' trees alone (the verified fast path, one process) on
     the file's validated rows: a floor under the command's cost, whatever else it does."""
-    from stages.api.scoring import FAST_PATH, known_genres, prepare_model, shared_features
-    from stages.lib.model_io import load_model
+    from stages.model.artifact import load_model
     from stages.predict import read_chunks, validate_chunk
+    from stages.scoring.score import FAST_PATH, known_genres, prepare_model, shared_features
 
     model = prepare_model(load_model(ROOT / "models" / "model.skops"))
     chunk = validate_chunk(known_genres(model), next(read_chunks(src, size=10**9)))

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from stages.lib.cli import run
-from stages.lib.metrics import rmse_log
-from stages.lib.modeling import TrainParams, expanding_window, single_thread
-from stages.lib.params import load_section
+from stages.core.cli import run
+from stages.core.params import load_section
+from stages.model.fit import TrainParams, expanding_window, single_thread
+from stages.model.metrics import rmse_log
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from stages.lib.cli import UserError, run
-from stages.lib.io import write_json
-from stages.lib.metrics import classification_metrics, mean_of, r, rmse_log
-from stages.lib.model_io import load_model
-from stages.lib.modeling import TrainParams, expanding_window, single_thread, thresholds_from
-from stages.lib.params import load_section
+from stages.core.cli import UserError, run
+from stages.core.io import write_json
+from stages.core.params import load_section
+from stages.model.artifact import load_model
+from stages.model.fit import TrainParams, expanding_window, single_thread, thresholds_from
+from stages.model.metrics import classification_metrics, mean_of, r, rmse_log
 
 log = logging.getLogger(__name__)
 

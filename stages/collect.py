@@ -19,12 +19,13 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from stages.lib.cli import UserError, run
-from stages.lib.io import atomic_open, write_json
-from stages.lib.params import load_section
-from stages.lib.pushgateway import record
-from stages.lib.schema import empty_record, is_sequel_title
-from stages.lib.tmdb import (
+from stages.core.cli import UserError, run
+from stages.core.io import atomic_open, write_json
+from stages.core.params import load_section
+from stages.core.pushgateway import record
+from stages.core.schema import empty_record, is_sequel_title
+from stages.sources.tmdb.cache import CacheError, TmdbCache
+from stages.sources.tmdb.client import (
     AuthError,
     Credentials,
     Discoverer,
@@ -40,7 +41,6 @@ from stages.lib.tmdb import (
     map_details,
     queries,
 )
-from stages.lib.tmdb_cache import CacheError, TmdbCache
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
-from stages.lib.cli import UserError, run
-from stages.lib.io import write_csv, write_json, write_text
-from stages.lib.metrics import DIGITS, bootstrap_auc_ci, classification_metrics, r, rmsle
-from stages.lib.model_io import load_model
-from stages.lib.modeling import single_thread
-from stages.lib.params import load_section
-from stages.lib.plots import write_pngs
-from stages.lib.pushgateway import record
+from stages.core.cli import UserError, run
+from stages.core.io import write_csv, write_json, write_text
+from stages.core.params import load_section
+from stages.core.pushgateway import record
+from stages.model.artifact import load_model
+from stages.model.fit import single_thread
+from stages.model.metrics import DIGITS, bootstrap_auc_ci, classification_metrics, r, rmsle
+from stages.model.plots import write_pngs
 
 __all__ = ["Evaluation", "evaluate", "main", "rmsle"]
 

@@ -1,6 +1,6 @@
 """Command `predict`: score a file of new movies (CSV or JSONL) with the pipeline's model.
 
-Every row is validated against the pre-release schema (stages/api/scoring.py). Valid rows
+Every row is validated against the pre-release schema (stages/scoring/score.py). Valid rows
 get `success_probability` and `predicted_revenue`; invalid rows are listed with the reason
 in the rejected file instead of failing the whole file. `row` is the 1-based position of
 the movie in the input (CSV header not counted). In CSV, list fields (genres, cast,
@@ -31,7 +31,13 @@ import numpy as np
 import orjson
 from threadpoolctl import threadpool_limits
 
-from stages.api.scoring import (
+from stages.api.settings import Settings
+from stages.core.cli import UserError, run
+from stages.core.io import atomic_open
+from stages.core.pushgateway import record
+from stages.core.schema import FIELDS
+from stages.model.artifact import load_model, require_model_file
+from stages.scoring.score import (
     MOVIE_FIELDS,
     REQUIRED_FIELDS,
     Problem,
@@ -42,12 +48,6 @@ from stages.api.scoring import (
     validate,
     validate_batch,
 )
-from stages.api.settings import Settings
-from stages.lib.cli import UserError, run
-from stages.lib.io import atomic_open
-from stages.lib.model_io import load_model, require_model_file
-from stages.lib.pushgateway import record
-from stages.lib.schema import FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from stages.lib.cli import UserError, run
-from stages.lib.io import write_json, write_parquet
-from stages.lib.params import load_section
-from stages.lib.pushgateway import record
-from stages.lib.schema import FIELDS, missing_fields
+from stages.core.cli import UserError, run
+from stages.core.io import write_json, write_parquet
+from stages.core.params import load_section
+from stages.core.pushgateway import record
+from stages.core.schema import FIELDS, missing_fields
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import logging
 import subprocess
 from collections.abc import Sequence
 
-from stages.lib.cli import UserError, run
+from stages.core.cli import UserError, run
 
 log = logging.getLogger(__name__)
 

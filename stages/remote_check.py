@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from stages.lib.cli import UserError, run
+from stages.core.cli import UserError, run
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from stages.lib.cli import UserError, run
-from stages.lib.io import write_text
+from stages.core.cli import UserError, run
+from stages.core.io import write_text
 
 log = logging.getLogger(__name__)
 

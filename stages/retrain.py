@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from stages.lib.cli import UserError, run
-from stages.lib.io import write_json, write_text
-from stages.lib.params import load_section
+from stages.core.cli import UserError, run
+from stages.core.io import write_json, write_text
+from stages.core.params import load_section
 from stages.report import (
     METRICS,
     PARAMS,

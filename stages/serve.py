@@ -15,7 +15,7 @@ import uvicorn
 
 from stages.api.app import create_app
 from stages.api.settings import Settings
-from stages.lib.cli import UserError, run
+from stages.core.cli import UserError, run
 
 log = logging.getLogger(__name__)
 

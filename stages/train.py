@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.lib.cli import run
-from stages.lib.model_io import save_model
-from stages.lib.modeling import TrainParams, build_pipeline, single_thread, train
-from stages.lib.params import load_section
-from stages.lib.pushgateway import record
+from stages.core.cli import run
+from stages.core.params import load_section
+from stages.core.pushgateway import record
+from stages.model.artifact import save_model
+from stages.model.fit import TrainParams, build_pipeline, single_thread, train
 
 __all__ = ["TrainParams", "build_pipeline", "main", "train"]
 

@@ -133,7 +133,7 @@ def project_repo(tmp_path: Path) -> Path:
 
 def make_record(i: int, **overrides: Any) -> dict[str, Any]:
     """A valid normalized record; years, budgets and outcomes vary with i."""
-    from stages.lib.schema import empty_record
+    from stages.core.schema import empty_record
 
     rec = empty_record(i, "sample", f"Film {i}")
     year = 1995 + i % 15
@@ -347,7 +347,7 @@ def fixture_split() -> Any:
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real model, trained once per session on fixture records (no dvc repro needed)."""
-    from stages.lib.model_io import save_model
+    from stages.model.artifact import save_model
     from stages.prepare import prepare
     from stages.train import train
 

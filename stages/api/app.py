@@ -17,7 +17,9 @@ from threadpoolctl import threadpool_limits
 
 from stages.api.batching import MicroBatcher
 from stages.api.metrics import MetricsMiddleware, ServiceMetrics
-from stages.api.scoring import (
+from stages.api.settings import UNKNOWN, Settings, file_md5, model_from_lock
+from stages.model.artifact import load_model_isolated
+from stages.scoring.score import (
     Movie,
     Prediction,
     Problem,
@@ -26,8 +28,6 @@ from stages.api.scoring import (
     score_movies,
     validate,
 )
-from stages.api.settings import UNKNOWN, Settings, file_md5, model_from_lock
-from stages.lib.model_io import load_model_isolated
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from stages.lib.cli import UserError
+from stages.core.cli import UserError
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from stages.api.app import create_app
-from stages.api.scoring import Movie, movie_columns, score
 from stages.api.settings import Settings
-from stages.lib.cli import UserError
-from stages.lib.model_io import load_model
+from stages.core.cli import UserError
+from stages.model.artifact import load_model
+from stages.scoring.score import Movie, movie_columns, score
 
 MOVIE: dict[str, Any] = {
     "title": "New Film",

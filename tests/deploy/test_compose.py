@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from stages.api.metrics import ServiceMetrics
-from stages.lib import pushgateway
+from stages.core import pushgateway
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

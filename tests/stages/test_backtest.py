@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from stages.backtest import backtest, main
-from stages.lib.cli import UserError
-from stages.lib.model_io import save_model
+from stages.core.cli import UserError
+from stages.model.artifact import save_model
 from stages.prepare import PrepareParams, prepare
 from stages.train import train
 from tests.stages.test_train import PARAMS

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from stages.collect import SAMPLE_FIELDS, map_sample, parse_sample_date, read_sample
-from stages.lib.cli import UserError
-from stages.lib.schema import FIELDS
+from stages.core.cli import UserError
+from stages.core.schema import FIELDS
 from tests.conftest import ROOT, sh
 
 SAMPLE = ROOT / "data" / "sample" / "movies.json.gz"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.lib.schema import FIELDS
+from stages.core.schema import FIELDS
 from tests.conftest import ROOT, tool_env
 from tests.tmdb_server import FakeTmdb, Film, make_catalog
 

@@ -55,8 +55,8 @@ from sklearn import metrics as skm  # noqa: E402
 
 from stages.backtest import backtest  # noqa: E402
 from stages.evaluate import EvaluateParams, model_card, run_evaluation  # noqa: E402
-from stages.lib.metrics import bootstrap_auc_ci, rank_auc  # noqa: E402
-from stages.lib.plots import write_pngs  # noqa: E402
+from stages.model.metrics import bootstrap_auc_ci, rank_auc  # noqa: E402
+from stages.model.plots import write_pngs  # noqa: E402
 from stages.prepare import PrepareParams, prepare  # noqa: E402
 from stages.train import train  # noqa: E402
 from tests.conftest import make_record  # noqa: E402

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from stages import predict as predict_stage
-from stages.api.scoring import Movie, known_genres, movie_columns, prepare_model, score, validate
-from stages.lib.model_io import load_model
+from stages.model.artifact import load_model
 from stages.predict import SCORE_COLUMNS, read_chunks, write_scores
+from stages.scoring.score import Movie, known_genres, movie_columns, prepare_model, score, validate
 from tests.conftest import ROOT, sh, tool_env
 
 GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genres": ["Drama"]}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stages.lib.cli import UserError
+from stages.core.cli import UserError
 from stages.prepare import PrepareParams, prepare, read_records
 from tests.conftest import make_record
 

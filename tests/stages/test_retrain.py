@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stages.lib.cli import UserError
+from stages.core.cli import UserError
 from stages.retrain import EXIT_COMMIT, EXIT_FAILED, EXIT_GATED, RetrainParams, decide
 from stages.retrain import set_release_date_lte as set_lte
 from tests.conftest import ROOT, mini_commit, mini_params, sh

@@ -11,22 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.api.scoring import Movie, movie_columns, prepare_model, score, shared_features
 from stages.collect import map_sample, read_sample
-from stages.lib import portable
-from stages.lib.cli import UserError
-from stages.lib.io import write_parquet
-from stages.lib.model_io import load_model, load_model_isolated, save_model
-from stages.lib.modeling import (
+from stages.core.cli import UserError
+from stages.core.io import write_parquet
+from stages.core.params import load_section
+from stages.core.schema import POST_RELEASE
+from stages.model import portable
+from stages.model.artifact import load_model, load_model_isolated, save_model
+from stages.model.fit import (
     build_pipeline,
     choose_threshold,
     expanding_window,
     log_revenue,
     thresholds_from,
 )
-from stages.lib.params import load_section
-from stages.lib.schema import POST_RELEASE
 from stages.prepare import PrepareParams, prepare
+from stages.scoring.score import Movie, movie_columns, prepare_model, score, shared_features
 from stages.train import train
 from tests.conftest import ROOT, baseline_cpu_env, fixture_split, small_train_params, tool_env
 

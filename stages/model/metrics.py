@@ -8,7 +8,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from stages.lib import portable
+from stages.model import portable
 
 DIGITS = 6
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stages.api.scoring import MOVIE_FIELDS, movie_columns, to_columns, validate, validate_batch
+from stages.scoring.score import MOVIE_FIELDS, movie_columns, to_columns, validate, validate_batch
 
 KNOWN = frozenset({"Action", "Drama"})
 GOOD: dict[str, Any] = {"title": "Good", "release_date": "2009-07-01", "budget": 30_000_000}

@@ -1,6 +1,6 @@
 """TMDB API v3 client: credentials, rate limiter, retrying HTTP, discovery, changes, mapping.
 
-Everything here is driven by `stages.collect` (source `tmdb`); `stages.lib.tmdb_cache` keeps
+Everything here is driven by `stages.collect` (source `tmdb`); `stages.sources.tmdb.cache` keeps
 what was fetched so a rerun (or a run resumed after a kill) only asks for what it lacks.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from stages.lib.schema import empty_record, is_sequel_title
+from stages.core.schema import empty_record, is_sequel_title
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from stages.lib import pushgateway
+from stages.core import pushgateway
 
 log = logging.getLogger(__name__)
 

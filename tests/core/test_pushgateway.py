@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stages.lib import pushgateway
+from stages.core import pushgateway
 from tests.conftest import ROOT, sh, tool_env
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from stages.lib.io import atomic_path
+from stages.core.io import atomic_path
 
 DPI = 80
 

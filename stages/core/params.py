@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from stages.lib.cli import UserError
+from stages.core.cli import UserError
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stages.lib.features import CATEGORICAL, INPUT_FIELDS
+from stages.model.features import CATEGORICAL, INPUT_FIELDS
 
 log = logging.getLogger(__name__)
 

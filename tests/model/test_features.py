@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from stages.collect import map_sample, read_sample
-from stages.lib.features import HISTORY_FIELDS, INPUT_FIELDS, MovieFeatures
-from stages.lib.modeling import MAX_LABEL_CORRELATION, label_correlations
-from stages.lib.schema import POST_RELEASE, PRE_RELEASE
+from stages.core.schema import POST_RELEASE, PRE_RELEASE
+from stages.model.features import HISTORY_FIELDS, INPUT_FIELDS, MovieFeatures
+from stages.model.fit import MAX_LABEL_CORRELATION, label_correlations
 from stages.prepare import PrepareParams, prepare
 from tests.conftest import ROOT, make_record
 

@@ -19,11 +19,11 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sklearn.pipeline import Pipeline
 
-from stages.api import fastpath
-from stages.api.fastpath import FastHeads
-from stages.lib import portable
-from stages.lib.features import Records
-from stages.lib.schema import FIELDS, POST_RELEASE
+from stages.core.schema import FIELDS, POST_RELEASE
+from stages.model import portable
+from stages.model.features import Records
+from stages.scoring import fastpath
+from stages.scoring.fastpath import FastHeads
 
 DATA_SOURCE = "predict"
 FAST_PATH = "_fast_path"  # key prepare_model adds to the loaded artefact
@@ -323,7 +323,7 @@ def shared_features(model: Mapping[str, Any]) -> Any | None:
 
 
 def prepare_model(model: Mapping[str, Any]) -> dict[str, Any]:
-    """The loaded artefact plus the verified fast path for its heads (stages/api/fastpath.py),
+    """The loaded artefact plus the verified fast path for its heads (stages/scoring/fastpath.py),
     built once by whoever loads the model for scoring (the service, the batch command)."""
     feats = shared_features(model)
     return {**model, FAST_PATH: fastpath.build(model, feats) if feats is not None else None}

@@ -7,8 +7,8 @@ from typing import Literal
 
 import pytest
 
-from stages.lib.cli import UserError
-from stages.lib.params import load_section
+from stages.core.cli import UserError
+from stages.core.params import load_section
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ reduce through BLAS, and OpenBLAS picks its dot-product kernel by CPU, so the fi
 coefficients differ in the last bits from one machine to the next (measured: fitting under
 OPENBLAS_CORETYPE=Prescott changes the logistic coefficients). With one feature both fits are
 a few lines of exact arithmetic: sums are numpy's pairwise sums (a fixed order on every CPU)
-and the transcendental parts come from stages.lib.portable. The objectives are
+and the transcendental parts come from stages.model.portable. The objectives are
 scikit-learn's defaults: L2 penalty with C = 1 on the standardized feature, intercept free.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from stages.lib import portable
-from stages.lib.features import log_budget
+from stages.model import portable
+from stages.model.features import log_budget
 
 NEWTON_STEPS = 100  # Newton's method converges in fewer than 10 on real budgets
 

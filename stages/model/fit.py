@@ -21,11 +21,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from stages.lib import portable
-from stages.lib.baselines import BudgetLinear, BudgetLogistic
-from stages.lib.cli import UserError
-from stages.lib.features import MovieFeatures
-from stages.lib.schema import POST_RELEASE
+from stages.core.cli import UserError
+from stages.core.schema import POST_RELEASE
+from stages.model import portable
+from stages.model.baselines import BudgetLinear, BudgetLogistic
+from stages.model.features import MovieFeatures
 
 log = logging.getLogger(__name__)
 

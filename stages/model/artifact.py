@@ -10,15 +10,15 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from stages.lib.cli import UserError
-from stages.lib.io import atomic_path
+from stages.core.cli import UserError
+from stages.core.io import atomic_path
 
 # Types outside skops' defaults that our models contain. Anything else in a file is refused.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
-        "stages.lib.features.MovieFeatures",
-        "stages.lib.baselines.BudgetLinear",
-        "stages.lib.baselines.BudgetLogistic",
+        "stages.model.features.MovieFeatures",
+        "stages.model.baselines.BudgetLinear",
+        "stages.model.baselines.BudgetLogistic",
         "sklearn._loss.link.Interval",
         "sklearn._loss.link.LogitLink",
         "sklearn._loss.link.IdentityLink",

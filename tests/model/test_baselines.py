@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from stages.lib.baselines import BudgetLinear, BudgetLogistic
+from stages.model.baselines import BudgetLinear, BudgetLogistic
 from stages.prepare import prepare
 from tests.conftest import fixture_split
 

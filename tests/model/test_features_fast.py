@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from stages.collect import map_sample, read_sample
-from stages.lib.features import (
+from stages.model.features import (
     CATEGORICAL,
     INPUT_FIELDS,
     OTHER,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from stages.lib import portable
+from stages.model import portable
 from tests.conftest import baseline_cpu_env
 
 RNG = np.random.default_rng(20261201)
@@ -71,7 +71,7 @@ def test_results_are_the_same_bits_without_simd_dispatch() -> None:
     """The point of the module: a child with numpy's SIMD extensions disabled (and generic
     BLAS and libm kernels) computes the very same bytes."""
     code = (
-        "import sys, numpy as np; from stages.lib import portable as p; "
+        "import sys, numpy as np; from stages.model import portable as p; "
         "x = np.frombuffer(sys.stdin.buffer.read()); "
         "y = np.concatenate([p.log1p(x), p.exp(p.log(x) / 64), p.expit(x / 1e9)]); "
         "sys.stdout.buffer.write(y.tobytes())"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from stages.lib import portable
+from stages.model import portable
 
 CATEGORICAL = (
     "certification",
@@ -293,7 +293,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
 
     def transform_arrays(self, X: Records) -> dict[str, np.ndarray]:
         """transform's columns as plain arrays, categorical ones as their integer codes (-1 =
-        missing): what a scorer that skips pandas (stages/api/fastpath.py) reads. X is a
+        missing): what a scorer that skips pandas (stages/scoring/fastpath.py) reads. X is a
         frame or one array per input field (a mapping skips pandas altogether).
 
         Vectorized (numpy over whole columns, lookups precomputed once per fitted object), so

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages.lib.io import atomic_open, write_json, write_parquet
+from stages.core.io import atomic_open, write_json, write_parquet
 
 
 def write_then_fail(target: Path, text: str) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from stages.lib.schema import FIELDS
-from stages.lib.tmdb import (
+from stages.core.schema import FIELDS
+from stages.sources.tmdb.cache import TmdbCache
+from stages.sources.tmdb.client import (
     AuthError,
     Credentials,
     Discoverer,
@@ -26,7 +27,6 @@ from stages.lib.tmdb import (
     details,
     map_details,
 )
-from stages.lib.tmdb_cache import TmdbCache
 from tests.tmdb_server import FakeTmdb, make_catalog
 
 SECRET = "test-token-5f3a9c"

@@ -1,0 +1,1 @@
+"""What every command shares: entry-point plumbing, params, atomic writers, the movie schema."""

@@ -1,1 +1,0 @@
-"""Code shared by the stages and commands; nothing here is runnable on its own."""

@@ -1,0 +1,1 @@
+"""The model: features, fitting, baselines, metrics, plots and the saved artefact."""

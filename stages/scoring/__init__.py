@@ -1,0 +1,1 @@
+"""Scoring pre-release movies with a trained model: validation, scores, batch files."""

@@ -1,0 +1,1 @@
+"""Where movie records come from: the bundled sample and the TMDB API."""

@@ -1,0 +1,1 @@
+"""The TMDB API v3 client, its on-disk cache and the collection it drives."""
