@@ -21,8 +21,9 @@ from stages.core.cli import UserError, run
 from stages.core.io import write_json
 from stages.core.params import load_section
 from stages.model.artifact import load_model
-from stages.model.fit import TrainParams, expanding_window, single_thread, thresholds_from
+from stages.model.fit import expanding_window, single_thread, thresholds_from
 from stages.model.metrics import classification_metrics, mean_of, r, rmse_log
+from stages.model.params import TrainParams
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_section(BacktestParams, "backtest", args.params)
 
-    model = load_model(args.model)
-    train_params = TrainParams(**model["params"])
+    train_params = load_model(args.model).params
     df = pd.concat([pd.read_parquet(args.train), pd.read_parquet(args.test)], ignore_index=True)
     with single_thread():
         result = backtest(df, train_params, params.years)

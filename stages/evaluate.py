@@ -21,12 +21,10 @@ from stages.core.cli import UserError, run
 from stages.core.io import write_csv, write_json, write_text
 from stages.core.params import load_section
 from stages.core.pushgateway import record
-from stages.model.artifact import load_model
+from stages.model.artifact import Model, load_model
 from stages.model.fit import single_thread
 from stages.model.metrics import DIGITS, bootstrap_auc_ci, classification_metrics, r, rmsle
 from stages.model.plots import write_pngs
-
-__all__ = ["Evaluation", "evaluate", "main", "rmsle"]
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +77,10 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFram
     return pd.DataFrame({"predicted": predicted, "observed": observed}).round(DIGITS)
 
 
-def importance(
-    model: dict[str, Any], X: pd.DataFrame, y: np.ndarray, params: EvaluateParams
-) -> pd.DataFrame:
+def importance(model: Model, X: np.ndarray, y: np.ndarray, params: EvaluateParams) -> pd.DataFrame:
     """Permutation importance (drop in holdout ROC AUC) of each model feature."""
     res = permutation_importance(
-        model["classifier"].named_steps["model"],
+        model.classifier,
         X,
         y,
         scoring="roc_auc",
@@ -93,7 +89,7 @@ def importance(
     )
     frame = pd.DataFrame(
         {
-            "feature": list(X.columns),
+            "feature": list(model.features.get_feature_names_out()),
             "importance": res.importances_mean,
             "std": res.importances_std,
         }
@@ -103,19 +99,17 @@ def importance(
     )
 
 
-def baselines(model: dict[str, Any], test: pd.DataFrame) -> dict[str, Any]:
+def baselines(model: Model, test: pd.DataFrame) -> dict[str, Any]:
     """The baselines fitted by train on the same train split, scored on the same holdout."""
-    base = model["baselines"]
+    base = model.baselines
     y = test["success"].to_numpy()
-    majority = base["majority"].predict_proba(test[["budget"]])[:, 1]
-    logreg = base["logreg_budget"].predict_proba(test)[:, 1]
+    majority = base.majority.predict_proba(test[["budget"]])[:, 1]
+    logreg = base.logreg_budget.predict_proba(test)[:, 1]
     return {
-        "baseline_majority": classification_metrics(y, majority, base["majority_threshold"]),
-        "baseline_logreg_budget": classification_metrics(
-            y, logreg, base["logreg_budget_threshold"]
-        ),
+        "baseline_majority": classification_metrics(y, majority, base.majority_threshold),
+        "baseline_logreg_budget": classification_metrics(y, logreg, base.logreg_budget_threshold),
         "baseline_linear_budget": {
-            "rmsle": r(rmsle(test["revenue"].to_numpy(float), base["linear_budget"].predict(test)))
+            "rmsle": r(rmsle(test["revenue"].to_numpy(float), base.linear_budget.predict(test)))
         },
     }
 
@@ -145,7 +139,7 @@ def _table(rows: dict[str, dict[str, Any]], keys: Sequence[str]) -> list[str]:
 
 def model_card(
     m: dict[str, Any],
-    model: dict[str, Any],
+    model: Model,
     validation: dict[str, Any],
     top: pd.DataFrame,
 ) -> str:
@@ -203,7 +197,7 @@ def model_card(
         f"{m['rows']} films); RMSLE {m['rmsle']} vs {m['baseline_linear_budget']['rmsle']} "
         "for a linear regression on log budget.",
         f"Decision threshold {m['threshold']}, chosen to maximise F1 on out-of-time "
-        f"predictions for the train years {model.get('threshold_years', [])} (never on test).",
+        f"predictions for the train years {list(model.threshold_years)} (never on test).",
         "",
         *_table(holdout, keys),
         "",
@@ -224,7 +218,7 @@ def model_card(
         "",
         "## Params",
         "",
-        *[f"- `{k}`: {v}" for k, v in sorted(model["params"].items())],
+        *[f"- `{k}`: {v}" for k, v in sorted(asdict(model.params).items())],
         "",
         "## Limitations",
         "",
@@ -238,8 +232,8 @@ def model_card(
         "  misses the directors' and companies' most recent releases.",
         "- Probabilities are not recalibrated; see the calibration plot before reading them",
         "  as frequencies.",
-        "- Signal is weak (ROC AUC well below 0.8); use for ranking a slate, not for",
-        "  decisions about an individual film on its own.",
+        f"- Holdout ROC AUC is {m['roc_auc']}: read the scores as a ranking of a slate, not as",
+        "  a decision about an individual film on its own.",
         "",
     ]
     return "\n".join(lines)
@@ -255,21 +249,20 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def run_evaluation(
-    model: dict[str, Any],
+    model: Model,
     test: pd.DataFrame,
     backtest: dict[str, Any],
     params: EvaluateParams,
 ) -> tuple[Evaluation, dict[str, pd.DataFrame]]:
     """All holdout numbers and plot frames; pure apart from fitting nothing."""
     y = test["success"].to_numpy()
-    clf = model["classifier"]
-    X = clf.named_steps["features"].transform(test)  # once: scoring and permutation share it
-    proba = clf.named_steps["model"].predict_proba(X)[:, 1]
-    result = evaluate(y, proba, model["threshold"])
+    X = model.encode(test)  # once: scoring and permutation share it
+    proba = model.success_probability(X)
+    result = evaluate(y, proba, model.threshold)
     m = result.metrics
     m["roc_auc_ci95"] = bootstrap_auc_ci(y, proba, params.bootstrap_rounds, params.seed)
-    m["rmsle"] = r(rmsle(test["revenue"].to_numpy(float), model["regressor"].predict(test)))
-    m["train_rows"] = model["train_rows"]
+    m["rmsle"] = r(rmsle(test["revenue"].to_numpy(float), model.log_revenue(X)))
+    m["train_rows"] = model.train_rows
     m.update(baselines(model, test))
     m["backtest"] = backtest
     frames = {

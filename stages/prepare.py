@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from stages.core.cli import UserError, run
 from stages.core.io import write_json, write_parquet
 from stages.core.params import load_section
 from stages.core.pushgateway import record
-from stages.core.schema import FIELDS, missing_fields
+from stages.core.schema import FIELDS, MovieRecord, missing_fields
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +67,39 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _check_type(value: Any, kind: str) -> bool:
-    if value is None:
-        return True
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
-    if kind == "str" or kind == "date":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "list":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    raise ValueError(kind)
+def _float_fields() -> frozenset[str]:
+    return frozenset(n for n, f in MovieRecord.model_fields.items() if f.annotation == float | None)
+
+
+def _int_fields() -> frozenset[str]:
+    return frozenset(n for n, f in MovieRecord.model_fields.items() if f.annotation == int | None)
+
+
+FLOAT_FIELDS, INT_FIELDS = _float_fields(), _int_fields()
+
+
+def type_problem(rec: dict[str, Any]) -> str | None:
+    """The drop reason for a record MovieRecord refuses (`missing_<field>` for a required field
+    that is None, else `invalid_<field>`), or None. Whole-number floats count as integers and
+    integers as floats; ISO date strings as dates."""
+    check = dict(rec)
+    for name in FLOAT_FIELDS:
+        if type(check[name]) is int:
+            check[name] = float(check[name])
+    for name in INT_FIELDS:
+        if type(check[name]) is float and check[name].is_integer():
+            check[name] = int(check[name])
+    if isinstance(check["release_date"], str):
+        try:
+            check["release_date"] = dt.date.fromisoformat(check["release_date"])
+        except ValueError:
+            return "invalid_release_date"
+    try:
+        MovieRecord.model_validate(check)
+    except ValidationError as exc:
+        field = str(exc.errors(include_url=False)[0]["loc"][0])
+        return f"missing_{field}" if rec.get(field) is None else f"invalid_{field}"
+    return None
 
 
 def clean_record(
@@ -94,16 +111,15 @@ def clean_record(
     if isinstance(title, int | float) and not isinstance(title, bool):
         out["title"] = out["original_title"] = str(title)  # e.g. the films "1776" and "300"
         fixed["title_from_number"] += 1
-    for field, (kind, nullable) in FIELDS.items():
-        value = out[field]
-        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            out[field] = float(value)
-        elif kind == "int" and isinstance(value, float) and value.is_integer():
-            out[field] = int(value)
-        if not _check_type(out[field], kind):
-            return None, f"invalid_{field}"
-        if out[field] is None and not nullable:
-            return None, f"missing_{field}"
+    problem = type_problem(out)
+    if problem:
+        return None, problem
+    for name in INT_FIELDS:
+        if type(out[name]) is float:
+            out[name] = int(out[name])
+    for name in FLOAT_FIELDS:
+        if type(out[name]) is int:
+            out[name] = float(out[name])
     if not isinstance(out["title"], str) or not out["title"].strip():
         return None, "missing_title"
     out["title"] = out["title"].strip()

@@ -13,9 +13,8 @@ from stages.core.cli import run
 from stages.core.params import load_section
 from stages.core.pushgateway import record
 from stages.model.artifact import save_model
-from stages.model.fit import TrainParams, build_pipeline, single_thread, train
-
-__all__ = ["TrainParams", "build_pipeline", "main", "train"]
+from stages.model.fit import single_thread, train
+from stages.model.params import TrainParams
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with single_thread():
         model = train(pd.read_parquet(args.train), params)
     save_model(args.model, model)
-    record(rows=model["train_rows"])
+    record(rows=model.train_rows)
     log.info(
         "train: fitted on %s rows, threshold %.4f from out-of-time years %s, saved %s",
-        model["train_rows"],
-        model["threshold"],
-        model["threshold_years"],
+        model.train_rows,
+        model.threshold,
+        list(model.threshold_years),
         args.model,
     )
     return 0

@@ -1,75 +1,94 @@
 """The normalized movie record: the one shape every source writes and every consumer reads.
 
-It follows TMDB's movie object. Fields are split by *when they are known*: only
-PRE_RELEASE fields may ever become model features; POST_RELEASE fields are kept for
-labels and analysis.
+It follows TMDB's movie object and is declared once, as the pydantic model `MovieRecord`.
+Everything else derives from it: the field list, the split by *when a field is known* (only
+pre-release fields may ever become model features; post-release ones are kept for labels and
+analysis), `prepare`'s type checks, and the scoring request model (stages/scoring).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
 # A numbered or "Part N" title is the only sequel signal every source carries.
 _SEQUEL_RE = re.compile(r"(?:\s|^)(?:[2-9]|II|III|IV|V|VI|Part\s+\w+)(?::|\s*$)", re.IGNORECASE)
 
-# name -> (kind, nullable). kind: int, float, str, bool, date (YYYY-MM-DD string), list (of str)
-FIELDS: dict[str, tuple[str, bool]] = {
-    "id": ("int", False),
-    "data_source": ("str", False),
-    "imdb_id": ("str", True),
-    "title": ("str", False),
-    "original_title": ("str", True),
-    "release_date": ("date", True),
-    "status": ("str", True),
-    "budget": ("int", True),
-    "runtime": ("int", True),
-    "genres": ("list", False),
-    "certification": ("str", True),
-    "production_companies": ("list", False),
-    "distributor": ("str", True),
-    "collection": ("str", True),
-    "is_sequel": ("bool", True),
-    "original_language": ("str", True),
-    "director": ("str", True),
-    "cast": ("list", False),
-    "keywords": ("list", False),
-    "source_material": ("str", True),
-    "creative_type": ("str", True),
-    # post-release: labels and analysis only, never features
-    "revenue": ("int", True),
-    "us_gross": ("int", True),
-    "dvd_sales": ("int", True),
-    "vote_count": ("int", True),
-    "vote_average": ("float", True),
-    "popularity": ("float", True),
-    "rt_rating": ("float", True),
-}
+_POST = {"post_release": True}
 
+
+def post_release(**kwargs: Any) -> Any:
+    """A field known only after release: labels and analysis, never a feature."""
+    return Field(default=None, json_schema_extra=_POST, **kwargs)
+
+
+class MovieRecord(BaseModel):
+    """One film as a source delivers it; None (or an empty list) means unknown.
+
+    Strict types (a JSON record's values are checked, not coerced): what `prepare` accepts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: int
+    data_source: str
+    imdb_id: str | None = None
+    title: str
+    original_title: str | None = None
+    release_date: dt.date | None = Field(default=None, description="primary release date")
+    status: str | None = None
+    budget: int | None = Field(default=None, description="production budget, US dollars")
+    runtime: int | None = Field(default=None, description="minutes")
+    genres: list[str] = Field(default_factory=list)
+    certification: str | None = None
+    production_companies: list[str] = Field(default_factory=list)
+    distributor: str | None = None
+    collection: str | None = None
+    is_sequel: bool | None = None
+    original_language: str | None = None
+    director: str | None = None
+    cast: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    source_material: str | None = None
+    creative_type: str | None = None
+    revenue: int | None = post_release(description="worldwide box office, US dollars")
+    us_gross: int | None = post_release()
+    dvd_sales: int | None = post_release()
+    vote_count: int | None = post_release()
+    vote_average: float | None = post_release()
+    popularity: float | None = post_release()
+    rt_rating: float | None = post_release()
+
+
+def is_post_release(info: FieldInfo) -> bool:
+    return info.json_schema_extra == _POST
+
+
+FIELDS: tuple[str, ...] = tuple(MovieRecord.model_fields)
 POST_RELEASE: frozenset[str] = frozenset(
-    {
-        "revenue",
-        "us_gross",
-        "dvd_sales",
-        "vote_count",
-        "vote_average",
-        "popularity",
-        "rt_rating",
-    }
+    name for name, info in MovieRecord.model_fields.items() if is_post_release(info)
 )
 PRE_RELEASE: tuple[str, ...] = tuple(f for f in FIELDS if f not in POST_RELEASE)
-LIST_FIELDS: tuple[str, ...] = tuple(f for f, (kind, _) in FIELDS.items() if kind == "list")
+REQUIRED: tuple[str, ...] = tuple(
+    name for name, info in MovieRecord.model_fields.items() if info.is_required()
+)
 
 
 def empty_record(record_id: int, data_source: str, title: str) -> dict[str, Any]:
     """A record with every field present: unknowns are None, lists are empty."""
-    rec: dict[str, Any] = {f: ([] if kind == "list" else None) for f, (kind, _) in FIELDS.items()}
+    rec: dict[str, Any] = {
+        name: info.get_default(call_default_factory=True)
+        for name, info in MovieRecord.model_fields.items()
+    }
     rec.update(id=record_id, data_source=data_source, title=title)
     return rec
 
 
-def missing_fields(record: Mapping[str, Any]) -> list[str]:
+def missing_fields(record: dict[str, Any]) -> list[str]:
     return [f for f in FIELDS if f not in record]
 
 

@@ -1,17 +1,112 @@
-"""Save and load models with skops: loading never runs code outside an explicit allow-list."""
+"""The trained model as one typed object, saved and loaded with skops: loading never runs
+code outside an explicit allow-list."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import multiprocessing
 import re
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
 from stages.core.cli import UserError
 from stages.core.io import atomic_path
+from stages.model.baselines import BudgetLinear, BudgetLogistic
+from stages.model.features import MovieFeatures, Records
+from stages.model.params import TrainParams
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The budget-only and majority-class references, fitted on the same train split."""
+
+    majority: DummyClassifier
+    logreg_budget: BudgetLogistic
+    linear_budget: BudgetLinear
+    majority_threshold: float = 0.5
+    logreg_budget_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Model:
+    """What `train` writes and every consumer loads: one feature step, two heads on it."""
+
+    features: MovieFeatures
+    classifier: HistGradientBoostingClassifier  # P(success)
+    regressor: HistGradientBoostingRegressor  # log(1 + revenue)
+    baselines: Baselines
+    params: TrainParams
+    threshold: float = 0.5  # P(success) at or above it predicts a success
+    train_rows: int = 0
+    threshold_years: tuple[int, ...] = ()  # train years whose out-of-time scores chose it
+
+    def encode(self, X: Records) -> np.ndarray:
+        return self.features.transform(X)
+
+    def success_probability(self, encoded: np.ndarray) -> np.ndarray:
+        proba: np.ndarray = self.classifier.predict_proba(encoded)[:, 1]
+        return proba
+
+    def log_revenue(self, encoded: np.ndarray) -> np.ndarray:
+        predicted: np.ndarray = self.regressor.predict(encoded)
+        return predicted
+
+    def to_dict(self) -> dict[str, Any]:
+        """The on-disk form: plain containers and estimators only (what skops stores)."""
+        return {
+            "features": self.features,
+            "classifier": self.classifier,
+            "regressor": self.regressor,
+            "baselines": dataclasses.asdict(self.baselines),
+            "params": dataclasses.asdict(self.params),
+            "threshold": self.threshold,
+            "train_rows": self.train_rows,
+            "threshold_years": list(self.threshold_years),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Model:
+        """The object from its on-disk form; ValueError if it is not what `train` writes."""
+        if not isinstance(data, dict) or set(data) != set(_KEYS):
+            raise ValueError("its contents are not a model's")
+        checks = {
+            "features": MovieFeatures,
+            "classifier": HistGradientBoostingClassifier,
+            "regressor": HistGradientBoostingRegressor,
+        }
+        for key, kind in checks.items():
+            if not isinstance(data[key], kind):
+                raise ValueError(f"'{key}' is not a {kind.__name__}")
+        return cls(
+            features=data["features"],
+            classifier=data["classifier"],
+            regressor=data["regressor"],
+            baselines=Baselines(**data["baselines"]),
+            params=TrainParams(**data["params"]),
+            threshold=float(data["threshold"]),
+            train_rows=int(data["train_rows"]),
+            threshold_years=tuple(int(y) for y in data["threshold_years"]),
+        )
+
+
+_KEYS = (
+    "features",
+    "classifier",
+    "regressor",
+    "baselines",
+    "params",
+    "threshold",
+    "train_rows",
+    "threshold_years",
+)
 
 # Types outside skops' defaults that our models contain. Anything else in a file is refused.
 TRUSTED_TYPES: frozenset[str] = frozenset(
@@ -68,11 +163,11 @@ def canonical_skops(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def save_model(path: Path | str, model: dict[str, Any]) -> None:
+def save_model(path: Path | str, model: Model) -> None:
     import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
 
     with atomic_path(path) as tmp:
-        tmp.write_bytes(canonical_skops(sio.dumps(model)))
+        tmp.write_bytes(canonical_skops(sio.dumps(model.to_dict())))
 
 
 def require_model_file(path: Path | str) -> Path:
@@ -83,7 +178,7 @@ def require_model_file(path: Path | str) -> Path:
     return path
 
 
-def load_model(path: Path | str) -> dict[str, Any]:
+def load_model(path: Path | str) -> Model:
     import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
 
     path = require_model_file(path)
@@ -94,13 +189,15 @@ def load_model(path: Path | str) -> dict[str, Any]:
     refused = sorted(set(untrusted) - TRUSTED_TYPES)
     if refused:
         raise UserError(f"{path}: refuses to load untrusted type {refused[0]}; rebuild the model")
-    model = sio.load(path, trusted=sorted(untrusted))
-    if not isinstance(model, dict) or "classifier" not in model:
-        raise UserError(f"{path}: not a model written by the train stage; rebuild it")
-    return model
+    try:
+        return Model.from_dict(sio.load(path, trusted=sorted(untrusted)))
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"{path}: not a model written by the train stage ({exc}); rebuild it"
+        ) from None
 
 
-def load_model_isolated(path: Path | str) -> dict[str, Any]:
+def load_model_isolated(path: Path | str) -> Model:
     """load_model run in a short-lived child process, the model handed back by pickle.
 
     Why: importing skops imports every sklearn estimator (its default trusted-type list), which

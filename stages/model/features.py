@@ -1,16 +1,17 @@
-"""Pre-release features: one transformer shared by training and serving.
+"""Pre-release features: one transformer shared by training and serving, one code path.
 
-`transform` reads only fields in schema.PRE_RELEASE (INPUT_FIELDS); tests enforce it.
-`fit` additionally reads the training films' revenue (HISTORY_FIELDS) to store their
-track record: (release date, director, company, log-ROI). A film's track-record features
-use only history rows released strictly before it, at training and prediction time alike,
-so a training row never sees its own outcome or a later film's.
+`transform` reads only INPUT_FIELDS (pre-release fields of stages.core.schema; tests enforce
+it) and returns a float matrix whose categorical columns hold integer codes (NaN = missing),
+which the heads are fitted on with an explicit categorical mask: scikit-learn then builds no
+encoder per call. `fit` additionally reads the training films' revenue (HISTORY_FIELDS) to
+store their track record: (release date, director, company, log-ROI). A film's track-record
+features use only history rows released strictly before it, at training and prediction time
+alike, so a training row never sees its own outcome or a later film's.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -54,93 +55,65 @@ TRACK_KEYS = ("director", "company")
 OTHER = "__other__"
 SEASONS = ("winter", "winter", "spring", "spring", "summer", "summer", "summer", "summer")
 SEASONS += ("fall", "fall", "holiday", "holiday")  # index = month - 1
-DAY_NS = 86_400 * 10**9
-
-
-def _top_k(values: Iterable[str | None], k: int, min_count: int) -> list[str]:
-    counts = Counter(v for v in values if isinstance(v, str) and v)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return sorted(v for v, c in ranked[:k] if c >= min_count)
-
-
-def _primary_company(df: pd.DataFrame) -> pd.Series:
-    """The distributor if known, else the first production company (TMDB has no distributor)."""
-    first = df["production_companies"].map(lambda xs: xs[0] if len(xs) else None)
-    return df["distributor"].where(df["distributor"].notna(), first)
-
-
-def _keys(df: pd.DataFrame, kind: str) -> list[str]:
-    """Track-record key per row; "" when unknown (unknown keys get no track record)."""
-    raw = df["director"] if kind == "director" else _primary_company(df)
-    return [v if isinstance(v, str) else "" for v in raw]
-
-
-def _days(dates: pd.Series) -> np.ndarray:
-    """Release dates as whole days since the epoch (int64)."""
-    return pd.to_datetime(dates).to_numpy("datetime64[D]").astype("int64")
-
-
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-SMALL = 256  # batches up to this many rows take per-value Python paths (no pandas overhead)
 DAYS = np.dtype("datetime64[D]")
 
-# What transform_arrays reads: a DataFrame, or (serving, batch scoring) one 1-D array per
-# input field, which skips pandas' per-column overhead.
+# What the feature step reads: a DataFrame (training) or one 1-D array per input field
+# (scoring, stages.scoring), which skips pandas' per-column overhead.
 Records: TypeAlias = pd.DataFrame | Mapping[str, np.ndarray]
 
 
 def _column(X: Records, name: str) -> np.ndarray:
     values = X[name]
-    return values.to_numpy() if isinstance(values, pd.Series) else values
+    return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
 
 
-def _day_array(dates: np.ndarray) -> np.ndarray:
-    """pd.to_datetime(dates) as datetime64[D]; ISO 'YYYY-MM-DD' strings and day arrays (what
-    serving sends) are converted by numpy directly, which gives the same days without pandas'
-    format guessing or its nanosecond range limit."""
+def _objects(X: Records, name: str) -> np.ndarray:
+    return _column(X, name).astype(object, copy=False)
+
+
+def _days(X: Records) -> np.ndarray:
+    """Release dates as datetime64[D] (NaT when unknown)."""
+    dates = _column(X, "release_date")
     if dates.dtype == DAYS:
         return dates
-    if dates.dtype == object:
-        values = dates.tolist()
-        if all(isinstance(v, str) and _ISO_DAY.fullmatch(v) for v in values):
-            try:
-                return np.array(values, dtype=DAYS)
-            except ValueError:
-                pass  # e.g. 2010-02-30: let pandas raise its own error below
+    if dates.dtype.kind == "M":
+        return dates.astype(DAYS)
     return pd.to_datetime(dates).to_numpy(DAYS)
 
 
-def _float_array(values: np.ndarray) -> np.ndarray:
-    """pd.to_numeric(values, errors="coerce").astype("float64"); small object arrays of plain
-    ints/floats/None are converted without pandas."""
-    if values.dtype == object and len(values) <= SMALL:
-        items = values.tolist()
-        if all(v is None or type(v) in (int, float) for v in items):
-            return np.array([np.nan if v is None else float(v) for v in items], dtype="float64")
-    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype="float64")
+def _floats(values: np.ndarray) -> np.ndarray:
+    """Numbers as float64, anything else (None, text) NaN."""
+    if values.dtype.kind in "iuf":
+        return values.astype(np.float64)
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
 
 
-def log_budget(X: Records) -> np.ndarray:
-    """log(1 + budget) of a positive budget, else NaN (the same bits on every CPU)."""
-    budget = _float_array(_column(X, "budget"))
-    with np.errstate(invalid="ignore"):
-        positive = budget > 0
-    return portable.log1p(np.where(positive, budget, np.nan))
-
-
-def _flag_array(values: np.ndarray) -> np.ndarray:
-    """values.fillna(False).astype(bool) as an array."""
+def _flags(values: np.ndarray) -> np.ndarray:
+    """True where the value is a true flag (None and NaN count as False)."""
     missing = pd.isna(values)
     return np.array([not m and bool(v) for v, m in zip(values, missing, strict=True)], dtype=bool)
 
 
-def _primary_company_array(X: Records) -> np.ndarray:
-    """_primary_company as an object array, without pandas' per-row map."""
-    distributor = _column(X, "distributor").astype(object, copy=False)
-    companies = _column(X, "production_companies")
-    first = np.empty(len(companies), dtype=object)
-    first[:] = [xs[0] if len(xs) else None for xs in companies]
+def _top_k(values: Iterable[Any], k: int, min_count: int) -> list[str]:
+    counts = Counter(v for v in values if isinstance(v, str) and v)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return sorted(v for v, c in ranked[:k] if c >= min_count)
+
+
+def primary_company(X: Records) -> np.ndarray:
+    """The distributor if known, else the first production company."""
+    distributor = _objects(X, "distributor")
+    first = np.empty(len(distributor), dtype=object)
+    first[:] = [xs[0] if len(xs) else None for xs in _column(X, "production_companies")]
     return np.where(pd.isna(distributor), first, distributor)
+
+
+def log_budget(X: Records) -> np.ndarray:
+    """log(1 + budget) of a positive budget, else NaN (the same bits on every CPU)."""
+    budget = _floats(_column(X, "budget"))
+    with np.errstate(invalid="ignore"):
+        positive = budget > 0
+    return portable.log1p(np.where(positive, budget, np.nan))
 
 
 # Days are clipped into (-_OFFSET, _OFFSET) (far beyond any real date; NaT stays first) and
@@ -190,66 +163,61 @@ class _KeyIndex:
 
 
 class MovieFeatures(TransformerMixin, BaseEstimator):
-    """Turn normalized movie records into a numeric/categorical frame.
+    """Normalized movie records -> the feature matrix (see the module docstring).
 
-    prior_strength: pseudo-films that shrink a key's prior mean log-ROI toward the mean of all
-    earlier films. budget_years: length of the trailing window for the median budget.
+    The parameters are params.yaml's `train:` keys of the same names (no defaults here: the
+    params file is their one source). prior_strength: pseudo-films that shrink a key's prior
+    mean log-ROI toward the mean of all earlier films. budget_years: length of the trailing
+    window for the median budget.
     """
 
     def __init__(
         self,
-        top_k: int = 20,
-        min_count: int = 5,
-        prior_strength: float = 5.0,
-        budget_years: int = 3,
-        track_record: bool = True,
-        use_runtime: bool = True,
+        top_k_categories: int,
+        min_category_count: int,
+        prior_strength: float,
+        budget_years: int,
+        use_runtime: bool,
     ) -> None:
-        self.top_k = top_k
-        self.min_count = min_count
+        self.top_k_categories = top_k_categories
+        self.min_category_count = min_category_count
         self.prior_strength = prior_strength
         self.budget_years = budget_years
-        self.track_record = track_record
         self.use_runtime = use_runtime
 
-    def fit(self, X: pd.DataFrame, y: object = None) -> MovieFeatures:
+    def fit(self, X: Records, y: object = None) -> MovieFeatures:
         X = self._check(X)
         self.__dict__.pop("_key_index", None)
-        self.genres_ = sorted({g for gs in X["genres"] for g in gs})
-        self.categories_ = {
-            "certification": _top_k(X["certification"], self.top_k, self.min_count),
-            "distributor": _top_k(_primary_company(X), self.top_k, self.min_count),
-            "source_material": _top_k(X["source_material"], self.top_k, self.min_count),
-            "creative_type": _top_k(X["creative_type"], self.top_k, self.min_count),
-            "language": _top_k(X["original_language"], self.top_k, self.min_count),
-            "season": sorted(set(SEASONS)),
-        }
+        self.genres_ = sorted({g for gs in _column(X, "genres") for g in gs})
+        k, n = self.top_k_categories, self.min_category_count
+        raw = self._categorical_inputs(X, np.full(len(_column(X, "budget")), None))
+        self.categories_ = {name: _top_k(raw[name], k, n) for name in CATEGORICAL}
+        self.categories_["season"] = sorted(set(SEASONS))
         self._fit_history(X)
         self.feature_names_out_ = np.array(self._columns(), dtype=object)
+        self.categorical_mask_ = np.isin(self.feature_names_out_, CATEGORICAL)
         return self
 
-    def _fit_history(self, X: pd.DataFrame) -> None:
+    def _fit_history(self, X: Records) -> None:
         """Store (day, keys, log budget, log-ROI) of the training films, sorted by day."""
-        days = _days(X["release_date"])
+        missing = [c for c in HISTORY_FIELDS if c not in X]
+        if missing:
+            raise KeyError(f"fit needs the training films' {', '.join(missing)}")
+        days = _days(X).astype(np.int64)
         budget = log_budget(X)
-        ok = np.isfinite(budget)
-        log_roi = np.full(len(X), np.nan)
-        if self.track_record:
-            missing = [c for c in HISTORY_FIELDS if c not in X.columns]
-            if missing:
-                raise KeyError(f"fit needs the training films' {', '.join(missing)}")
-            revenue = pd.to_numeric(X["revenue"], errors="coerce").astype("float64").to_numpy()
+        revenue = _floats(_column(X, "revenue"))
+        with np.errstate(invalid="ignore"):
             log_roi = portable.log1p(np.where(revenue > 0, revenue, np.nan)) - budget
-            ok &= np.isfinite(log_roi)
+        ok = np.isfinite(budget) & np.isfinite(log_roi)
         rows = np.flatnonzero(ok)[np.argsort(days[ok], kind="stable")]
         self.history_ = {
             "day": days[rows],
             "log_budget": budget[rows],
             "log_roi": log_roi[rows],
         }
+        keys = {"director": _objects(X, "director"), "company": primary_company(X)}
         for kind in TRACK_KEYS:
-            keys = _keys(X, kind)
-            self.history_[kind] = [keys[i] for i in rows]
+            self.history_[kind] = [v if isinstance(v, str) else "" for v in keys[kind][rows]]
 
     def _columns(self) -> list[str]:
         numeric = [
@@ -265,94 +233,85 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             "n_keywords",
             "n_companies",
         ]
-        if self.track_record:
-            for kind in TRACK_KEYS:
-                numeric += [f"{kind}_prior_films", f"{kind}_prior_log_roi"]
+        for kind in TRACK_KEYS:
+            numeric += [f"{kind}_prior_films", f"{kind}_prior_log_roi"]
         return numeric + [f"genre_{g}" for g in self.genres_] + list(CATEGORICAL)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return self.feature_names_out_
 
-    def transform(self, X: Records) -> pd.DataFrame:
-        """The feature frame: numeric columns float64, categorical ones pandas Categoricals
-        with fixed categories (known values + OTHER; missing stays missing)."""
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return self.as_frame(self.transform_arrays(X), index)
+    def categories(self, name: str) -> list[str]:
+        """A categorical column's values by code: the fitted categories, then OTHER."""
+        return [*self.categories_[name], OTHER]
 
-    def as_frame(self, columns: Mapping[str, np.ndarray], index: Any = None) -> pd.DataFrame:
-        """transform_arrays' output (categorical columns as codes) as transform's frame."""
-        out = {
-            name: (
-                pd.Categorical.from_codes(columns[name], dtype=self._category_dtype(name))
-                if name in CATEGORICAL
-                else columns[name]
-            )
-            for name in self.feature_names_out_
-        }
-        return pd.DataFrame(out, index=index)
+    def frame(self, X: Records) -> pd.DataFrame:
+        """transform(X) with column names, for analysis and tests (codes stay codes)."""
+        return pd.DataFrame(self.transform(X), columns=list(self.feature_names_out_))
 
-    def transform_arrays(self, X: Records) -> dict[str, np.ndarray]:
-        """transform's columns as plain arrays, categorical ones as their integer codes (-1 =
-        missing): what a scorer that skips pandas (stages/scoring/fastpath.py) reads. X is a
-        frame or one array per input field (a mapping skips pandas altogether).
+    def transform(self, X: Records) -> np.ndarray:
+        """The feature matrix (float64, one row per film, columns feature_names_out_).
 
-        Vectorized (numpy over whole columns, lookups precomputed once per fitted object), so
-        a one-film batch is cheap and a large batch scales linearly."""
+        Vectorized over whole columns with lookups precomputed once per fitted object, so a
+        one-film request is cheap and a large batch scales linearly."""
         X = self._check(X)
-        dates = _day_array(_column(X, "release_date"))
+        dates = _days(X)
         n = len(dates)
         nat = np.isnat(dates)
-        days = dates.astype("int64")
+        days = dates.astype(np.int64)
         budget = log_budget(X)
-        out: dict[str, Any] = {
+        out: dict[str, np.ndarray] = {
             "log_budget": budget,
             "budget_vs_trailing": budget - self._trailing_median_budget(days),
         }
         year = dates.astype("datetime64[Y]")
-        month = (dates.astype("datetime64[M]") - year).astype("int64") + 1
-        out["release_year"] = np.where(nat, np.nan, year.astype("int64") + 1970.0)
-        out["release_month"] = np.where(nat, np.nan, month.astype("float64"))
-        out["release_weekday"] = np.where(nat, np.nan, ((days + 3) % 7).astype("float64"))
-        out["runtime"] = _float_array(_column(X, "runtime"))
+        month = (dates.astype("datetime64[M]") - year).astype(np.int64) + 1
+        out["release_year"] = np.where(nat, np.nan, year.astype(np.int64) + 1970.0)
+        out["release_month"] = np.where(nat, np.nan, month.astype(np.float64))
+        out["release_weekday"] = np.where(nat, np.nan, ((days + 3) % 7).astype(np.float64))
+        out["runtime"] = _floats(_column(X, "runtime"))
         collection = ~pd.isna(_column(X, "collection"))
-        out["is_sequel"] = (_flag_array(_column(X, "is_sequel")) | collection).astype("float64")
+        out["is_sequel"] = (_flags(_column(X, "is_sequel")) | collection).astype(np.float64)
         for col, name in (
             ("genres", "n_genres"),
             ("cast", "n_cast"),
             ("keywords", "n_keywords"),
             ("production_companies", "n_companies"),
         ):
-            out[name] = np.fromiter(map(len, _column(X, col)), dtype="float64", count=n)
-        company = _primary_company_array(X)
-        director = _column(X, "director").astype(object, copy=False)
-        if self.track_record:
-            prior_mean = self._prior_mean(days)
-            for kind, keys in (("director", director), ("company", company)):
-                films, roi = self._track_record(kind, keys, days, prior_mean)
-                out[f"{kind}_prior_films"] = films
-                out[f"{kind}_prior_log_roi"] = roi
+            out[name] = np.fromiter(map(len, _column(X, col)), dtype=np.float64, count=n)
+        company = primary_company(X)
+        prior_mean = self._prior_mean(days)
+        for kind, keys in (("director", _objects(X, "director")), ("company", company)):
+            films, roi = self._track_record(kind, keys, days, prior_mean)
+            out[f"{kind}_prior_films"] = films
+            out[f"{kind}_prior_log_roi"] = roi
         onehot = self._genre_matrix(_column(X, "genres"))
         for j, g in enumerate(self.genres_):
             out[f"genre_{g}"] = onehot[:, j]
         season = np.array([None, *SEASONS], dtype=object)[np.where(nat, 0, month)]
-        raw = {
-            "certification": _column(X, "certification").astype(object, copy=False),
-            "distributor": company,
-            "source_material": _column(X, "source_material").astype(object, copy=False),
-            "creative_type": _column(X, "creative_type").astype(object, copy=False),
-            "language": _column(X, "original_language").astype(object, copy=False),
-            "season": season,
-        }
-        for name in CATEGORICAL:  # a category's code, else missing (-1) or OTHER
-            other = len(self._category_dtype(name).categories) - 1
+        raw = self._categorical_inputs(X, season, company)
+        for name in CATEGORICAL:  # a category's code, else missing (NaN) or OTHER
+            other = float(len(self.categories_[name]))
             codes = np.fromiter(
                 map(self._category_codes(name).get, raw[name], itertools.repeat(other)),
-                dtype=np.intp,
+                dtype=np.float64,
                 count=n,
             )
-            codes[pd.isna(raw[name])] = -1
+            codes[pd.isna(raw[name])] = np.nan
             out[name] = codes
-        return {name: out[name] for name in self.feature_names_out_}
+        return np.column_stack([out[name] for name in self.feature_names_out_])
+
+    @staticmethod
+    def _categorical_inputs(
+        X: Records, season: np.ndarray, company: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        return {
+            "certification": _objects(X, "certification"),
+            "distributor": primary_company(X) if company is None else company,
+            "source_material": _objects(X, "source_material"),
+            "creative_type": _objects(X, "creative_type"),
+            "language": _objects(X, "original_language"),
+            "season": season,
+        }
 
     def _trailing_median_budget(self, days: np.ndarray) -> np.ndarray:
         """Median log budget of history films in the `budget_years` before the film (or before
@@ -396,15 +355,8 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             cache[kind] = _KeyIndex.build(
                 self.history_[kind], self.history_["day"], self.history_["log_roi"]
             )
-        return cache[kind]
-
-    def _category_dtype(self, name: str) -> pd.CategoricalDtype:
-        """The output dtype of a categorical column (known values + OTHER), built once."""
-        cache = self._cache()
-        key = f"categories:{name}"
-        if key not in cache:
-            cache[key] = pd.CategoricalDtype([*self.categories_[name], OTHER])
-        return cache[key]
+        index: _KeyIndex = cache[kind]
+        return index
 
     def _genre_matrix(self, genres: np.ndarray) -> np.ndarray:
         """(row, genre) 1.0 where the row lists the fitted genre (others are ignored)."""
@@ -419,14 +371,14 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         onehot[rows[cols >= 0], cols[cols >= 0]] = 1.0
         return onehot
 
-    def _category_codes(self, name: str) -> dict[str, int]:
+    def _category_codes(self, name: str) -> dict[str, float]:
         """Category -> code of a categorical output column, built once."""
         cache = self._cache()
         key = f"codes:{name}"
         if key not in cache:
-            categories = self._category_dtype(name).categories
-            cache[key] = {str(v): i for i, v in enumerate(categories)}
-        return cache[key]
+            cache[key] = {v: float(i) for i, v in enumerate(self.categories(name))}
+        codes: dict[str, float] = cache[key]
+        return codes
 
     def _track_record(
         self, kind: str, keys: np.ndarray, days: np.ndarray, prior_mean: np.ndarray
@@ -457,7 +409,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return films, roi
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state: dict[str, Any] = super().__getstate__()
         state.pop("_key_index", None)
         return state
 

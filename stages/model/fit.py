@@ -8,44 +8,27 @@ year Y predicts the films of year Y.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from stages.core.cli import UserError
 from stages.core.schema import POST_RELEASE
 from stages.model import portable
+from stages.model.artifact import Baselines, Model
 from stages.model.baselines import BudgetLinear, BudgetLogistic
-from stages.model.features import MovieFeatures
+from stages.model.features import CATEGORICAL, MovieFeatures
+from stages.model.params import TrainParams
 
 log = logging.getLogger(__name__)
 
 MAX_LABEL_CORRELATION = 0.9
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    seed: int
-    learning_rate: float
-    max_iter: int
-    max_leaf_nodes: int
-    min_samples_leaf: int
-    l2_regularization: float
-    top_k_categories: int
-    min_category_count: int
-    prior_strength: float  # pseudo-films shrinking a director's/company's prior mean log-ROI
-    budget_years: int  # trailing window for the median budget
-    use_runtime: bool  # runtime's presence in the sample is a post-release artefact
-    threshold_years: int  # last train years predicted out of time to choose the threshold
 
 
 @contextlib.contextmanager
@@ -57,16 +40,19 @@ def single_thread() -> Iterator[None]:
 
 def features(params: TrainParams) -> MovieFeatures:
     return MovieFeatures(
-        top_k=params.top_k_categories,
-        min_count=params.min_category_count,
+        top_k_categories=params.top_k_categories,
+        min_category_count=params.min_category_count,
         prior_strength=params.prior_strength,
         budget_years=params.budget_years,
         use_runtime=params.use_runtime,
     )
 
 
-def head(params: TrainParams, task: str = "classify") -> BaseEstimator:
-    """Gradient boosting; `classify` predicts success, `regress` log1p(revenue)."""
+def head(
+    params: TrainParams, categorical: np.ndarray, task: str = "classify"
+) -> HistGradientBoostingClassifier | HistGradientBoostingRegressor:
+    """Gradient boosting on the feature matrix; `classify` predicts success, `regress`
+    log1p(revenue). `categorical` marks the columns that hold category codes."""
     estimator = (
         HistGradientBoostingClassifier if task == "classify" else HistGradientBoostingRegressor
     )
@@ -76,31 +62,10 @@ def head(params: TrainParams, task: str = "classify") -> BaseEstimator:
         max_leaf_nodes=params.max_leaf_nodes,
         min_samples_leaf=params.min_samples_leaf,
         l2_regularization=params.l2_regularization,
-        categorical_features="from_dtype",
+        categorical_features=categorical,
         early_stopping=False,
         random_state=params.seed,
     )
-
-
-def build_pipeline(params: TrainParams, task: str = "classify") -> Pipeline:
-    """Features + gradient boosting; `classify` predicts success, `regress` log1p(revenue)."""
-    return Pipeline([("features", features(params)), ("model", head(params, task))])
-
-
-def fit_heads(
-    df: pd.DataFrame, y: np.ndarray, params: TrainParams, y_revenue: np.ndarray | None
-) -> tuple[Pipeline, Pipeline]:
-    """Both heads on ONE fitted feature step (its fit does not read the labels): the same
-    object sits in both pipelines, so the artefact stores it once and scoring transforms once.
-    Identical to fitting each Pipeline on its own. Without `y_revenue` the regressor is
-    returned unfitted."""
-    feats = features(params).fit(df)
-    Xt = feats.transform(df)
-    clf = Pipeline([("features", feats), ("model", head(params).fit(Xt, y))])
-    reg_head = head(params, "regress")
-    if y_revenue is not None:
-        reg_head.fit(Xt, y_revenue)
-    return clf, Pipeline([("features", feats), ("model", reg_head)])
 
 
 def log_revenue(df: pd.DataFrame) -> np.ndarray:
@@ -108,14 +73,13 @@ def log_revenue(df: pd.DataFrame) -> np.ndarray:
     return portable.log1p(df["revenue"].to_numpy(float))
 
 
-def label_correlations(frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+def label_correlations(frame: pd.DataFrame, y: np.ndarray, skip: Sequence[str]) -> dict[str, float]:
     """|Pearson correlation| of each numeric feature with the label (missing values dropped)."""
     out = {}
     for name in frame.columns:
-        col = frame[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
+        if name in skip:
             continue
-        x = col.to_numpy(float)
+        x = frame[name].to_numpy(float)
         ok = np.isfinite(x)
         if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
             continue
@@ -123,15 +87,14 @@ def label_correlations(frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
     return out
 
 
-def check_leakage(pipeline: Pipeline, df: pd.DataFrame, y: np.ndarray) -> None:
-    """Refuse a fitted model whose features include a post-release field or a near-copy of
+def check_leakage(feats: MovieFeatures, df: pd.DataFrame, y: np.ndarray) -> None:
+    """Refuse a feature step whose features include a post-release field or a near-copy of
     the label (|correlation| > MAX_LABEL_CORRELATION on the training set)."""
-    feats: MovieFeatures = pipeline.named_steps["features"]
     names = set(feats.get_feature_names_out())
     post = sorted(names & POST_RELEASE)
     if post:
         raise UserError(f"train: post-release field '{post[0]}' is a feature; remove it")
-    corr = label_correlations(feats.transform(df), y)
+    corr = label_correlations(feats.frame(df), y, skip=CATEGORICAL)
     leaky = sorted((c, n) for n, c in corr.items() if c > MAX_LABEL_CORRELATION)
     if leaky:
         c, n = leaky[-1]
@@ -165,49 +128,53 @@ def year_of(df: pd.DataFrame) -> np.ndarray:
     return pd.to_datetime(df["release_date"]).dt.year.to_numpy()
 
 
-@dataclass(frozen=True)
-class Fitted:
-    classifier: Pipeline
-    regressor: Pipeline
-    logreg_budget: BudgetLogistic
-    linear_budget: BudgetLinear
-    majority: DummyClassifier
-
-
-def fit_all(df: pd.DataFrame, params: TrainParams, regress: bool = True) -> Fitted:
-    """Fit both heads and the baselines on `df` (films released before the period to predict)."""
+def fit_model(df: pd.DataFrame, params: TrainParams, regress: bool = True) -> Model:
+    """Both heads on one feature step, and the baselines, fitted on `df` (films released
+    before the period to predict). Thresholds stay 0.5; `train` chooses them out of time.
+    Without `regress` the regression head and line are left unfitted (threshold search)."""
     y = df["success"].to_numpy()
     if len(np.unique(y)) < 2:
         raise UserError("train: the train split has a single class; widen the data range")
-    clf, reg = fit_heads(df, y, params, log_revenue(df) if regress else None)
-    check_leakage(clf, df, y)
-    lin = BudgetLinear()
+    feats = features(params).fit(df)
+    check_leakage(feats, df, y)
+    X = feats.transform(df)
+    mask = feats.categorical_mask_
+    regressor, linear = head(params, mask, "regress"), BudgetLinear()
     if regress:
-        lin.fit(df, log_revenue(df))
-    return Fitted(
-        classifier=clf,
-        regressor=reg,
-        logreg_budget=BudgetLogistic().fit(df, y),
-        linear_budget=lin,
-        majority=DummyClassifier(strategy="prior").fit(df[["budget"]], y),
+        target = log_revenue(df)
+        regressor.fit(X, target)
+        linear.fit(df, target)
+    return Model(
+        features=feats,
+        classifier=head(params, mask).fit(X, y),
+        regressor=regressor,
+        baselines=Baselines(
+            majority=DummyClassifier(strategy="prior").fit(df[["budget"]], y),
+            logreg_budget=BudgetLogistic().fit(df, y),
+            linear_budget=linear,
+        ),
+        params=params,
+        train_rows=len(df),
     )
 
 
-def predict_all(fitted: Fitted, df: pd.DataFrame, regress: bool = True) -> pd.DataFrame:
+def predict_all(model: Model, df: pd.DataFrame, regress: bool = True) -> pd.DataFrame:
     """Per-film predictions of the model and the baselines."""
+    X = model.encode(df)
+    base = model.baselines
     out = pd.DataFrame(
         {
             "year": year_of(df),
             "success": df["success"].to_numpy(),
-            "proba": fitted.classifier.predict_proba(df)[:, 1],
-            "proba_logreg_budget": fitted.logreg_budget.predict_proba(df)[:, 1],
-            "proba_majority": fitted.majority.predict_proba(df[["budget"]])[:, 1],
+            "proba": model.success_probability(X),
+            "proba_logreg_budget": base.logreg_budget.predict_proba(df)[:, 1],
+            "proba_majority": base.majority.predict_proba(df[["budget"]])[:, 1],
         }
     )
     if regress:
         out["log_revenue"] = log_revenue(df)
-        out["pred_log_revenue"] = fitted.regressor.predict(df)
-        out["pred_log_revenue_linear_budget"] = fitted.linear_budget.predict(df)
+        out["pred_log_revenue"] = model.log_revenue(X)
+        out["pred_log_revenue_linear_budget"] = base.linear_budget.predict(df)
     return out
 
 
@@ -221,7 +188,7 @@ def expanding_window(
         past, now = df[year < y], df[year == y]
         if now.empty or past["success"].nunique() < 2:
             continue
-        parts.append(predict_all(fit_all(past, params, regress), now, regress))
+        parts.append(predict_all(fit_model(past, params, regress), now, regress))
         log.info("expanding window: year %s, %s train rows, %s test rows", y, len(past), len(now))
     if not parts:
         raise UserError("expanding window: no year has both earlier films and films to predict")
@@ -248,29 +215,22 @@ def threshold_years(df: pd.DataFrame, params: TrainParams) -> list[int]:
     return years[-k:] if 0 < k < len(years) else []
 
 
-def train(df: pd.DataFrame, params: TrainParams) -> dict[str, Any]:
-    """Fit on the train split; return the artefact that evaluate, backtest and predict load."""
+def train(df: pd.DataFrame, params: TrainParams) -> Model:
+    """Fit on the train split, with thresholds chosen on out-of-time predictions of its last
+    years: the artefact that evaluate, backtest and the scorers load."""
     if df["success"].nunique() < 2:
         raise UserError("train: the train split has a single class; widen the data range")
     years = threshold_years(df, params)
     if years:
-        oot = expanding_window(df, years, params, regress=False)
-        thresholds = thresholds_from(oot)
+        thresholds = thresholds_from(expanding_window(df, years, params, regress=False))
     else:
         thresholds = {"model": 0.5, "logreg_budget": 0.5, "majority": 0.5}
-    fitted = fit_all(df, params)
-    return {
-        "classifier": fitted.classifier,
-        "regressor": fitted.regressor,
-        "threshold": thresholds["model"],
-        "params": asdict(params),
-        "train_rows": len(df),
-        "threshold_years": years,
-        "baselines": {
-            "majority": fitted.majority,
-            "majority_threshold": thresholds["majority"],
-            "logreg_budget": fitted.logreg_budget,
-            "logreg_budget_threshold": thresholds["logreg_budget"],
-            "linear_budget": fitted.linear_budget,
-        },
-    }
+    model = fit_model(df, params)
+    baselines = dataclasses.replace(
+        model.baselines,
+        majority_threshold=thresholds["majority"],
+        logreg_budget_threshold=thresholds["logreg_budget"],
+    )
+    return dataclasses.replace(
+        model, threshold=thresholds["model"], baselines=baselines, threshold_years=tuple(years)
+    )

@@ -1,57 +1,65 @@
 """Validate pre-release movie inputs and score them: one code path for the CLI and the API.
 
-Known genres (for the "unknown genre" check) come from the loaded model itself: the fitted
-feature step of the classifier pipeline exposes `genres_`, the genres it was trained on. A
-genre the model never saw would silently score as "no genre", so it is rejected instead. A
-model without such a step skips the check.
+The request model `Movie` derives from the record schema (stages.core.schema) and the fields
+the feature step reads. Known genres (for the "unknown genre" check) come from the loaded
+model itself: a genre it never saw would silently score as "no genre", so it is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import sklearn
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sklearn.pipeline import Pipeline
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
-from stages.core.schema import FIELDS, POST_RELEASE
+from stages.core.schema import POST_RELEASE, MovieRecord
 from stages.model import portable
-from stages.model.features import Records
-from stages.scoring import fastpath
-from stages.scoring.fastpath import FastHeads
+from stages.model.artifact import Model
+from stages.model.features import INPUT_FIELDS, Records
 
-DATA_SOURCE = "predict"
-FAST_PATH = "_fast_path"  # key prepare_model adds to the loaded artefact
-
-
-class Movie(BaseModel):
-    """A film as known before release; post-release fields (revenue, votes…) are refused."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-    title: str = Field(min_length=1, max_length=500)
-    release_date: dt.date
-    budget: int = Field(gt=0, le=10_000_000_000, description="production budget in US dollars")
-    runtime: int | None = Field(default=None, gt=0, le=1000, description="minutes")
-    genres: list[str] = Field(default_factory=list, max_length=50)
-    certification: str | None = None
-    distributor: str | None = None
-    production_companies: list[str] = Field(default_factory=list, max_length=200)
-    collection: str | None = None
-    is_sequel: bool | None = None
-    original_language: str | None = None
-    director: str | None = None
-    cast: list[str] = Field(default_factory=list, max_length=1000)
-    keywords: list[str] = Field(default_factory=list, max_length=1000)
-    source_material: str | None = None
-    creative_type: str | None = None
+# What a scoring request must satisfy beyond the record's types (stages.core.schema): the
+# fields the model reads are optional unless named here, and bounded as stated.
+RULES: dict[str, FieldInfo] = {
+    "title": Field(min_length=1, max_length=500),
+    "release_date": Field(),
+    "budget": Field(gt=0, le=10_000_000_000, description="production budget in US dollars"),
+    "runtime": Field(default=None, gt=0, le=1000, description="minutes"),
+    "genres": Field(default_factory=list, max_length=50),
+    "production_companies": Field(default_factory=list, max_length=200),
+    "cast": Field(default_factory=list, max_length=1000),
+    "keywords": Field(default_factory=list, max_length=1000),
+}
 
 
+def _request_field(name: str) -> tuple[Any, FieldInfo]:
+    """A record field as a request field: required (not nullable) where RULES give no
+    default, the record's description kept, RULES' bounds added."""
+    record = MovieRecord.model_fields[name]
+    rule = RULES.get(name)
+    if rule is None:
+        return record.annotation, FieldInfo.merge_field_infos(record, default=record.default)
+    annotation = record.annotation
+    if rule.is_required() and type(None) in typing.get_args(annotation):
+        (annotation,) = (a for a in typing.get_args(annotation) if a is not type(None))
+    info = FieldInfo.merge_field_infos(record, rule)
+    if rule.is_required():
+        info = FieldInfo.merge_field_infos(info, default=PydanticUndefined)
+    return annotation, info
+
+
+Movie: type[BaseModel] = create_model(
+    "Movie",
+    __config__=ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True),
+    __doc__="A film as known before release; post-release fields (revenue, votes…) are refused.",
+    **{name: _request_field(name) for name in ("title", *INPUT_FIELDS)},
+)
 MOVIE_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
 FIELD_NAMES = frozenset(MOVIE_FIELDS)
 REQUIRED_FIELDS = frozenset(n for n, f in Movie.model_fields.items() if f.is_required())
@@ -105,13 +113,9 @@ def problems_from(error: ValidationError) -> list[Problem]:
     return out
 
 
-def known_genres(model: Mapping[str, Any]) -> frozenset[str] | None:
-    """The genres the model was trained on, from its fitted feature step; None if it has none."""
-    for _, step in getattr(model["classifier"], "steps", []):
-        genres = getattr(step, "genres_", None)
-        if genres is not None:
-            return frozenset(genres)
-    return None
+def known_genres(model: Model) -> frozenset[str]:
+    """The genres the model was trained on: any other would silently score as "no genre"."""
+    return frozenset(model.features.genres_)
 
 
 def genre_problems(genres: Sequence[str], known: frozenset[str] | None) -> list[Problem]:
@@ -128,10 +132,12 @@ def genre_problems(genres: Sequence[str], known: frozenset[str] | None) -> list[
     ]
 
 
-def validate(
+def validate_one(
     raw: Any, known: frozenset[str] | None, *, json_text: bool = False
-) -> tuple[Movie | None, list[Problem]]:
-    """One raw mapping (or JSON text, parsed by pydantic) -> (Movie, []) or (None, problems)."""
+) -> tuple[BaseModel | None, list[Problem]]:
+    """One raw mapping (or JSON text, parsed by pydantic) -> (Movie, []) or (None, problems):
+    what validate_batch falls back to for the records a field refuses, so that each refused
+    record gets Movie's own reasons."""
     if not json_text and not isinstance(raw, Mapping):
         return None, [Problem((), "expected a JSON object with the movie's fields", "type")]
     try:
@@ -153,12 +159,13 @@ class Validated:
 
 
 def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Validated:
-    """validate() for many parsed records at once, with the same outcome per record.
+    """Validate parsed records (the API's list, the batch command's chunks) with the outcome
+    Movie gives each record.
 
     Why: one pydantic call per field over the whole batch instead of a Movie per record is
     several times faster. Records that are not plain objects with known and required keys, or
     with a value a field refuses, are validated one by one by Movie, so every refused record
-    gets exactly validate()'s reasons. Records are parsed JSON or CSV: plain values, which
+    gets exactly Movie's reasons. Records are parsed JSON or CSV: plain values, which
     compare with == without raising (not arrays)."""
     if all(type(r) is dict for r in records):
         plain = list(range(len(records)))
@@ -173,10 +180,10 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
     refused: dict[int, list[Problem]] = {}
     if not failed and len(plain) == len(records) and _known(values["genres"], known):
         return Validated(plain, values, refused)  # the usual batch: every record accepted
-    movies: dict[int, Movie] = {}  # accepted one by one (not expected: Movie and the field
+    movies: dict[int, Any] = {}  # accepted one by one (not expected: Movie and the field
     # adapters agree), but Movie decides
     for i in sorted(set(range(len(records))).difference(plain).union(plain[j] for j in failed)):
-        movie, problems = validate(records[i], known)
+        movie, problems = validate_one(records[i], known)
         if movie is None:
             refused[i] = problems
         else:
@@ -277,30 +284,12 @@ def to_columns(fields: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
     model's feature step reads (release dates as datetime64[D])."""
     n = len(fields["title"])
     return {
-        name: _dates(values, n) if FIELDS[name][0] == "date" else _objects(values, n)
+        name: _dates(values, n) if name == "release_date" else _objects(values, n)
         for name, values in fields.items()
     }
 
 
-def _records(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Normalized records (every schema field, post-release ones None) for a model whose
-    pipelines read a frame of the training data's shape."""
-    n = len(columns["title"])
-    cols: dict[str, Any] = {}
-    for name, (kind, _) in FIELDS.items():
-        if name in columns:
-            cols[name] = columns[name]
-        elif kind == "list":
-            cols[name] = _objects(([] for _ in range(n)), n)
-        else:
-            cols[name] = np.full(n, None, dtype=object)
-    cols["id"] = np.arange(1, n + 1)
-    cols["data_source"] = np.full(n, DATA_SOURCE, dtype=object)
-    cols["original_title"] = columns["title"]
-    return pd.DataFrame(cols, columns=list(FIELDS))
-
-
-def movie_columns(movies: Sequence[Movie]) -> dict[str, np.ndarray]:
+def movie_columns(movies: Sequence[Any]) -> dict[str, np.ndarray]:
     return to_columns({name: [getattr(m, name) for m in movies] for name in MOVIE_FIELDS})
 
 
@@ -311,53 +300,19 @@ class Scores:
     success: np.ndarray
 
 
-def shared_features(model: Mapping[str, Any]) -> Any | None:
-    """The feature step both heads share (train fits one and puts it in both pipelines), or
-    None for a model whose heads have their own (then each pipeline runs whole)."""
-    clf, reg = model["classifier"], model["regressor"]
-    if not (isinstance(clf, Pipeline) and isinstance(reg, Pipeline)):
-        return None
-    if len(clf.steps) != 2 or len(reg.steps) != 2 or clf[0] is not reg[0]:
-        return None
-    return clf[0]
-
-
-def prepare_model(model: Mapping[str, Any]) -> dict[str, Any]:
-    """The loaded artefact plus the verified fast path for its heads (stages/scoring/fastpath.py),
-    built once by whoever loads the model for scoring (the service, the batch command)."""
-    feats = shared_features(model)
-    return {**model, FAST_PATH: fastpath.build(model, feats) if feats is not None else None}
-
-
-def score(model: Mapping[str, Any], columns: Records) -> Scores:
+def score(model: Model, columns: Records) -> Scores:
     """P(success) from the classifier, revenue from the log1p regressor, the model's threshold.
 
-    With a shared feature step the features are computed once and fed to both heads: through
-    the verified fast path if prepare_model built one, else each head's final estimator (the
-    same numbers as each Pipeline's predict). `columns` come from to_columns (validated
-    inputs) or are a frame of records, and the feature frame is ours, so sklearn's per-call
-    parameter validation is skipped.
-    """
-    feats = shared_features(model)
-    fast: FastHeads | None = model.get(FAST_PATH)
+    `columns` come from to_columns (validated inputs) or are a frame of records; the feature
+    matrix is ours, so scikit-learn's per-call parameter validation is skipped."""
     with sklearn.config_context(skip_parameter_validation=True):
-        if feats is None:
-            frame = columns if isinstance(columns, pd.DataFrame) else _records(columns)
-            proba = model["classifier"].predict_proba(frame)[:, 1]
-            log_revenue = model["regressor"].predict(frame)
-        else:
-            if fast is not None:
-                proba, log_revenue = fast.predict(feats.transform_arrays(columns))
-            else:
-                X = feats.transform(columns)
-                proba = model["classifier"][-1].predict_proba(X)[:, 1]
-                log_revenue = model["regressor"][-1].predict(X)
-    proba = np.asarray(proba, dtype=float)
-    revenue = portable.expm1(log_revenue)
-    return Scores(proba, np.maximum(revenue, 0.0), proba >= float(model["threshold"]))
+        X = model.encode(columns)
+        proba = model.success_probability(X)
+        revenue = portable.expm1(model.log_revenue(X))
+    return Scores(proba, np.maximum(revenue, 0.0), proba >= model.threshold)
 
 
-def predictions(movies: Sequence[Movie], scores: Scores) -> list[Prediction]:
+def predictions(movies: Sequence[Any], scores: Scores) -> list[Prediction]:
     return [
         Prediction(
             title=m.title,
@@ -375,7 +330,7 @@ def predictions(movies: Sequence[Movie], scores: Scores) -> list[Prediction]:
     ]
 
 
-def score_movies(model: Mapping[str, Any], movies: Iterable[Movie]) -> list[Prediction]:
+def score_movies(model: Model, movies: Iterable[Any]) -> list[Prediction]:
     """Score already validated movies (one call to each head for the whole list)."""
     movies = list(movies)
     if not movies:
