@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -10,12 +11,24 @@ import pytest
 
 from stages.collect import map_sample, read_sample
 from stages.core.schema import POST_RELEASE, PRE_RELEASE
-from stages.model.features import HISTORY_FIELDS, INPUT_FIELDS, MovieFeatures
+from stages.model.features import CATEGORICAL, HISTORY_FIELDS, INPUT_FIELDS, OTHER, MovieFeatures
 from stages.model.fit import MAX_LABEL_CORRELATION, label_correlations
 from stages.prepare import PrepareParams, prepare
 from tests.conftest import ROOT, make_record
 
 SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+
+
+def make_features(**overrides: Any) -> MovieFeatures:
+    """An unfitted feature step with small-data settings, `overrides` applied."""
+    settings: dict[str, Any] = {
+        "top_k_categories": 5,
+        "min_category_count": 2,
+        "prior_strength": 5.0,
+        "budget_years": 3,
+        "use_runtime": False,
+    }
+    return MovieFeatures(**(settings | overrides))
 
 
 def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -34,13 +47,13 @@ def test_output_does_not_change_with_post_release_fields(
     records: Callable[..., list[dict[str, Any]]],
 ) -> None:
     df = frame(records())
-    feats = MovieFeatures(top_k=5, min_count=2).fit(df)
+    feats = make_features().fit(df)
     shuffled = df.assign(
         revenue=df["revenue"].sample(frac=1, random_state=1).to_numpy(),
         vote_count=0,
         vote_average=0.0,
     )
-    pd.testing.assert_frame_equal(feats.transform(df), feats.transform(shuffled))
+    pd.testing.assert_frame_equal(feats.frame(df), feats.frame(shuffled))
 
 
 def test_transform_works_on_serving_records_without_post_release_values(
@@ -48,11 +61,11 @@ def test_transform_works_on_serving_records_without_post_release_values(
 ) -> None:
     """Serving builds a frame with every schema field and the post-release ones None."""
     df = frame(records())
-    feats = MovieFeatures(top_k=5, min_count=2).fit(df)
+    feats = make_features().fit(df)
     serving = df.assign(**dict.fromkeys(POST_RELEASE)).drop(columns=["success"])
-    pd.testing.assert_frame_equal(feats.transform(df), feats.transform(serving))
+    pd.testing.assert_frame_equal(feats.frame(df), feats.frame(serving))
     no_post = df.drop(columns=[*POST_RELEASE, "success"])
-    pd.testing.assert_frame_equal(feats.transform(df), feats.transform(no_post))
+    pd.testing.assert_frame_equal(feats.frame(df), feats.frame(no_post))
 
 
 def test_future_labels_do_not_change_past_features(
@@ -66,12 +79,12 @@ def test_future_labels_do_not_change_past_features(
     shuffled = df.copy()
     shuffled.loc[future, "revenue"] = rng.permutation(df.loc[future, "revenue"].to_numpy())
     shuffled.loc[future, "revenue"] *= rng.integers(1, 50, future.sum())
-    a = MovieFeatures(top_k=5, min_count=2).fit(df).transform(df[~future])
-    b = MovieFeatures(top_k=5, min_count=2).fit(shuffled).transform(df[~future])
+    a = make_features().fit(df).frame(df[~future])
+    b = make_features().fit(shuffled).frame(df[~future])
     pd.testing.assert_frame_equal(a, b)
     # ...and the shuffle does reach later films' track record, so the check has teeth
-    c = MovieFeatures(top_k=5, min_count=2).fit(df).transform(df[future])
-    d = MovieFeatures(top_k=5, min_count=2).fit(shuffled).transform(df[future])
+    c = make_features().fit(df).frame(df[future])
+    d = make_features().fit(shuffled).frame(df[future])
     assert not c["director_prior_log_roi"].equals(d["director_prior_log_roi"])
 
 
@@ -82,8 +95,8 @@ def test_own_and_same_day_outcomes_do_not_enter_a_films_features(
     day = df["release_date"].iloc[150]
     same_day = df["release_date"] == day
     changed = df.assign(revenue=df["revenue"].where(~same_day, 1))
-    a = MovieFeatures(top_k=5, min_count=2).fit(df).transform(df[same_day])
-    b = MovieFeatures(top_k=5, min_count=2).fit(changed).transform(df[same_day])
+    a = make_features().fit(df).frame(df[same_day])
+    b = make_features().fit(changed).frame(df[same_day])
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -100,7 +113,11 @@ def test_track_record_is_the_shrunk_mean_of_strictly_earlier_films() -> None:
     for rec in recs:
         rec["budget"] = budget
     df = frame(recs)
-    out = MovieFeatures(min_count=1, prior_strength=2.0).fit(df).transform(df)
+    out = (
+        make_features(top_k_categories=20, min_category_count=1, prior_strength=2.0)
+        .fit(df)
+        .frame(df)
+    )
     by_id = out.set_index(df["id"])
     rois = np.log1p(np.array([4, 1, 2]) * budget) - np.log1p(budget)
     prior = rois.mean()  # all three films before 2002-01-01
@@ -117,9 +134,9 @@ def test_budget_is_compared_with_the_trailing_median(
     records: Callable[..., list[dict[str, Any]]],
 ) -> None:
     df = frame(records())
-    feats = MovieFeatures(top_k=5, min_count=2, budget_years=100).fit(df)
+    feats = make_features(budget_years=100).fit(df)
     late = df.tail(1).assign(release_date=pd.Timestamp("2030-01-01"))
-    out = feats.transform(late)
+    out = feats.frame(late)
     median = np.median(np.log1p(df["budget"].to_numpy(float)))
     assert out["budget_vs_trailing"].iloc[0] == pytest.approx(
         np.log1p(float(late["budget"].iloc[0])) - median
@@ -128,26 +145,110 @@ def test_budget_is_compared_with_the_trailing_median(
 
 def test_unseen_category_maps_to_other(records: Callable[..., list[dict[str, Any]]]) -> None:
     df = frame(records())
-    feats = MovieFeatures(top_k=5, min_count=2).fit(df)
+    feats = make_features().fit(df)
     row = df.head(1).assign(certification="NC-17")
-    assert feats.transform(row)["certification"].iloc[0] == "__other__"
+    code = feats.frame(row)["certification"].iloc[0]
+    assert feats.categories("certification")[int(code)] == OTHER
 
 
 def test_runtime_is_optional(records: Callable[..., list[dict[str, Any]]]) -> None:
     df = frame(records())
-    assert "runtime" in MovieFeatures(use_runtime=True).fit(df).transform(df)
-    assert "runtime" not in MovieFeatures(use_runtime=False).fit(df).transform(df)
+    assert "runtime" in make_features(use_runtime=True).fit(df).frame(df)
+    assert "runtime" not in make_features(use_runtime=False).fit(df).frame(df)
 
 
 def test_no_feature_nearly_copies_the_label_on_the_bundled_sample() -> None:
     """The leakage guard on real data: every feature's |corr| with the label stays <= 0.9."""
     sample = ROOT / "data" / "sample" / "movies.json.gz"
     train = prepare(map_sample(read_sample(sample), str(sample)), SPLIT).train
-    feats = MovieFeatures(top_k=20, min_count=10).fit(train)
-    corr = label_correlations(feats.transform(train), train["success"].to_numpy())
+    feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
+    corr = label_correlations(feats.frame(train), train["success"].to_numpy(), CATEGORICAL)
     assert {"log_budget", "director_prior_log_roi", "company_prior_log_roi"} <= set(corr)
     worst = max(corr, key=corr.__getitem__)
     assert corr[worst] <= MAX_LABEL_CORRELATION, worst
     # a post-release field would fail the same check: revenue/budget nearly is the label
     leaky = pd.DataFrame({"log_roi": np.log(train["revenue"] / train["budget"])})
-    assert label_correlations(leaky, train["success"].to_numpy())["log_roi"] > 0.7
+    assert label_correlations(leaky, train["success"].to_numpy(), ())["log_roi"] > 0.7
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[pd.DataFrame, pd.DataFrame]:
+    path = ROOT / "data" / "sample" / "movies.json.gz"
+    out = prepare(map_sample(read_sample(path), str(path)), SPLIT)
+    return out.train, out.test
+
+
+def test_categorical_columns_hold_codes_the_heads_are_told_about(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Codes 0..k-1 for the fitted categories, k for OTHER, NaN for missing; the mask marks
+    exactly those columns, so the heads build no encoder of their own."""
+    train, test = sample
+    feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
+    X = feats.frame(test)
+    assert list(feats.get_feature_names_out()[feats.categorical_mask_]) == list(CATEGORICAL)
+    for name in CATEGORICAL:
+        codes = X[name].dropna().to_numpy()
+        assert set(codes) <= set(range(len(feats.categories(name)))), name
+        assert (codes == codes.astype(int)).all()
+    assert X["certification"].isna().sum() == test["certification"].isna().sum()
+
+
+def test_one_array_per_field_gives_the_frames_features(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """What the scorers pass (a mapping of 1-D arrays, dates as datetime64[D]) gives exactly
+    the features of the same records as a frame, for a small and a large batch."""
+    train, test = sample
+    feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
+    for df in (test.head(3), test):
+        arrays = {c: df[c].to_numpy() for c in INPUT_FIELDS}
+        arrays["release_date"] = df["release_date"].to_numpy().astype("datetime64[D]")
+        np.testing.assert_array_equal(feats.transform(arrays), feats.transform(df))
+
+
+def test_awkward_records_are_features_not_errors(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Missing dates and keys, unknown keys, a distributor-less film, dates before and after
+    every history film, text dates: the same features whether given as frame or arrays."""
+    train, test = sample
+    feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
+    rows = test.head(8).copy()
+    rows["release_date"] = rows["release_date"].astype(str)
+    rows.loc[rows.index[0], "release_date"] = None
+    rows.loc[rows.index[1], "director"] = None
+    rows.loc[rows.index[2], "director"] = "Nobody Known"
+    rows.loc[rows.index[3], "distributor"] = None
+    rows.loc[rows.index[4], "certification"] = OTHER
+    rows.loc[rows.index[5], "release_date"] = "1900-01-01"
+    rows.loc[rows.index[6], "release_date"] = "2099-12-31"
+    rows["budget"] = rows["budget"].astype(object)
+    rows.loc[rows.index[7], "budget"] = None
+    rows["runtime"] = pd.Series([None, 90, 100.0, None, 0, 120, 95, 101], dtype=object).values
+    rows["is_sequel"] = pd.Series([None, True, False, None, True, False, None, True]).values
+    X = feats.frame(rows)
+    assert np.isnan(X["release_year"].iloc[0])
+    assert np.isnan(X["log_budget"].iloc[7])
+    assert X["director_prior_films"].iloc[2] == 0
+    assert X["director_prior_films"].iloc[5] == 0  # nothing is earlier than 1900
+    assert np.isfinite(X["director_prior_log_roi"].iloc[6])  # after all history: the prior
+    arrays = {c: rows[c].to_numpy() for c in INPUT_FIELDS}
+    np.testing.assert_array_equal(feats.transform(arrays), X.to_numpy())
+
+
+def test_the_lookup_cache_is_not_saved_and_is_rebuilt_after_refit(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    train, test = sample
+    feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
+    before = feats.transform(test)
+    assert "_key_index" in vars(feats)
+    assert "_key_index" not in feats.__getstate__()
+    copy = pickle.loads(pickle.dumps(feats))
+    np.testing.assert_array_equal(copy.transform(test), before)
+    early = train[train["release_date"] < pd.Timestamp("2000-01-01")]
+    refit = pickle.loads(pickle.dumps(feats)).fit(early)
+    fresh = make_features(top_k_categories=20, min_category_count=10).fit(early)
+    assert not np.array_equal(refit.transform(test), before, equal_nan=True)
+    np.testing.assert_array_equal(refit.transform(test), fresh.transform(test))

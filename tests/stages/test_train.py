@@ -16,17 +16,16 @@ from stages.core.cli import UserError
 from stages.core.io import write_parquet
 from stages.core.params import load_section
 from stages.core.schema import POST_RELEASE
-from stages.model import portable
-from stages.model.artifact import load_model, load_model_isolated, save_model
+from stages.model.artifact import Model, load_model, load_model_isolated, save_model
 from stages.model.fit import (
-    build_pipeline,
     choose_threshold,
     expanding_window,
+    fit_model,
+    head,
     log_revenue,
     thresholds_from,
 )
 from stages.prepare import PrepareParams, prepare
-from stages.scoring.score import Movie, movie_columns, prepare_model, score, shared_features
 from stages.train import train
 from tests.conftest import ROOT, baseline_cpu_env, fixture_split, small_train_params, tool_env
 
@@ -40,50 +39,63 @@ def train_df(records: Callable[..., list[dict[str, Any]]]) -> pd.DataFrame:
 
 
 def test_same_seed_gives_same_probabilities(train_df: pd.DataFrame) -> None:
-    a = train(train_df, PARAMS)["classifier"].predict_proba(train_df)
-    b = train(train_df, PARAMS)["classifier"].predict_proba(train_df)
-    np.testing.assert_array_equal(a, b)
+    a, b = train(train_df, PARAMS), train(train_df, PARAMS)
+    np.testing.assert_array_equal(
+        a.success_probability(a.encode(train_df)), b.success_probability(b.encode(train_df))
+    )
 
 
-def test_artefact_keeps_the_serving_keys_and_adds_baselines(train_df: pd.DataFrame) -> None:
+def test_model_records_its_training(train_df: pd.DataFrame) -> None:
     model = train(train_df, PARAMS)
-    assert {"classifier", "regressor", "threshold", "params", "train_rows"} <= set(model)
-    assert model["train_rows"] == len(train_df)
-    assert model["params"]["max_iter"] == 20
-    assert {"majority", "logreg_budget", "linear_budget"} <= set(model["baselines"])
+    assert model.train_rows == len(train_df)
+    assert model.params == PARAMS
+    assert model.baselines.logreg_budget.classes_.tolist() == [0, 1]
+
+
+def test_a_file_of_another_shape_is_not_a_model(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    (tmp_path / "dict.skops").write_bytes(sio.dumps({"classifier": 1}))
+    with pytest.raises(UserError) as err:
+        load_model(tmp_path / "dict.skops")
+    assert str(err.value) == (
+        f"{tmp_path / 'dict.skops'}: not a model written by the train stage "
+        "(its contents are not a model's); rebuild it"
+    )
 
 
 def test_model_round_trips_through_skops(tmp_path: Path, train_df: pd.DataFrame) -> None:
     model = train(train_df, PARAMS)
     save_model(tmp_path / "m.skops", model)
     loaded = load_model(tmp_path / "m.skops")
+    assert isinstance(loaded, Model)
     np.testing.assert_array_equal(
-        loaded["classifier"].predict_proba(train_df), model["classifier"].predict_proba(train_df)
+        loaded.success_probability(loaded.encode(train_df)),
+        model.success_probability(model.encode(train_df)),
     )
     np.testing.assert_array_equal(
-        loaded["baselines"]["logreg_budget"].predict_proba(train_df),
-        model["baselines"]["logreg_budget"].predict_proba(train_df),
+        loaded.baselines.logreg_budget.predict_proba(train_df),
+        model.baselines.logreg_budget.predict_proba(train_df),
     )
-    assert loaded["threshold"] == model["threshold"]
+    assert loaded.threshold == model.threshold
+    assert loaded.params == model.params
 
 
 def test_serving_records_without_post_release_values_are_scored(train_df: pd.DataFrame) -> None:
     model = train(train_df, PARAMS)
     serving = train_df.assign(**dict.fromkeys(POST_RELEASE)).drop(columns=["success"])
-    np.testing.assert_array_equal(
-        model["classifier"].predict_proba(serving), model["classifier"].predict_proba(train_df)
-    )
-    assert np.isfinite(model["regressor"].predict(serving)).all()
+    np.testing.assert_array_equal(model.encode(serving), model.encode(train_df))
+    assert np.isfinite(model.log_revenue(model.encode(serving))).all()
 
 
 def test_threshold_is_chosen_on_out_of_time_train_years_only(train_df: pd.DataFrame) -> None:
     model = train(train_df, PARAMS)
     years = sorted(set(train_df["release_date"].dt.year))
-    assert model["threshold_years"] == years[-3:]
+    assert list(model.threshold_years) == years[-3:]
     oot = expanding_window(train_df, years[-3:], PARAMS, regress=False)
     assert set(oot["year"]) == set(years[-3:])
-    assert model["threshold"] == thresholds_from(oot)["model"]
-    assert model["baselines"]["logreg_budget_threshold"] == thresholds_from(oot)["logreg_budget"]
+    assert model.threshold == thresholds_from(oot)["model"]
+    assert model.baselines.logreg_budget_threshold == thresholds_from(oot)["logreg_budget"]
 
 
 def test_choose_threshold_maximises_f1() -> None:
@@ -117,59 +129,26 @@ def test_missing_model_file_is_a_user_error(tmp_path: Path) -> None:
     )
 
 
-def test_heads_share_one_feature_step_and_score_like_separate_pipelines(
-    tmp_path: Path, train_df: pd.DataFrame
-) -> None:
-    """One fitted feature step in both heads (stored once, transformed once when scoring),
-    with the same numbers as two independently fitted Pipelines."""
-    model = train(train_df, PARAMS)
-    save_model(tmp_path / "m.skops", model)
-    loaded = load_model(tmp_path / "m.skops")
-    assert shared_features(loaded) is loaded["classifier"][0] is loaded["regressor"][0]
-    y = train_df["success"].to_numpy()
-    clf = build_pipeline(PARAMS).fit(train_df, y)
-    reg = build_pipeline(PARAMS, "regress").fit(train_df, log_revenue(train_df))
-    scores = score(loaded, train_df)
-    np.testing.assert_array_equal(scores.success_probability, clf.predict_proba(train_df)[:, 1])
+def test_category_codes_score_like_scikit_learns_own_encoding(train_df: pd.DataFrame) -> None:
+    """Heads fitted on integer codes with an explicit categorical mask make the predictions
+    scikit-learn makes when it encodes the same categories itself (pandas dtypes): no
+    per-call encoder is needed to get the same model."""
+    model = fit_model(train_df, PARAMS)
+    feats = model.features
+    frame = feats.frame(train_df)
+    for name in frame.columns[feats.categorical_mask_]:
+        codes = frame[name].fillna(-1).astype(int)
+        frame[name] = pd.Categorical.from_codes(codes, categories=feats.categories(name))
+    reference = head(PARAMS, feats.categorical_mask_).set_params(categorical_features="from_dtype")
+    reference.fit(frame, train_df["success"].to_numpy())
+    X = model.encode(train_df)
+    np.testing.assert_allclose(
+        model.success_probability(X), reference.predict_proba(frame)[:, 1], rtol=1e-12
+    )
+    regressor = head(PARAMS, feats.categorical_mask_, "regress")
     np.testing.assert_array_equal(
-        scores.success_probability, loaded["classifier"].predict_proba(train_df)[:, 1]
+        regressor.fit(X, log_revenue(train_df)).predict(X), model.log_revenue(X)
     )
-    np.testing.assert_array_equal(
-        scores.predicted_revenue, np.maximum(portable.expm1(reg.predict(train_df)), 0.0)
-    )
-    np.testing.assert_array_equal(
-        scores.predicted_revenue,
-        np.maximum(portable.expm1(loaded["regressor"].predict(train_df)), 0.0),
-    )
-    # a model whose heads do not share the step takes the whole-pipeline path, same numbers
-    separate = dict(loaded, classifier=clf, regressor=reg)
-    assert shared_features(separate) is None
-    np.testing.assert_array_equal(
-        score(separate, train_df).success_probability, scores.success_probability
-    )
-
-
-def test_pipelines_of_their_own_score_validated_movies_like_the_fast_path(
-    train_df: pd.DataFrame,
-) -> None:
-    """Validated movies (arrays, no post-release fields) through a model whose heads are whole
-    pipelines: completed into records, the same numbers as the shared step's fast path."""
-    model = prepare_model(train(train_df, PARAMS))
-    y = train_df["success"].to_numpy()
-    separate = dict(
-        model,
-        classifier=build_pipeline(PARAMS).fit(train_df, y),
-        regressor=build_pipeline(PARAMS, "regress").fit(train_df, log_revenue(train_df)),
-    )
-    assert shared_features(separate) is None
-    movies = [
-        Movie(title="A", release_date="2009-07-01", budget=30_000_000, genres=["Drama"]),
-        Movie(title="B", release_date="2011-03-04", budget=5_000_000, director="Nobody"),
-    ]
-    columns = movie_columns(movies)
-    got, fast = score(separate, columns), score(model, columns)
-    np.testing.assert_array_equal(got.success_probability, fast.success_probability)
-    np.testing.assert_array_equal(got.predicted_revenue, fast.predicted_revenue)
 
 
 def test_isolated_load_gives_the_same_model_and_the_same_errors(
@@ -180,9 +159,10 @@ def test_isolated_load_gives_the_same_model_and_the_same_errors(
     model = train(train_df, PARAMS)
     save_model(tmp_path / "m.skops", model)
     loaded = load_model_isolated(tmp_path / "m.skops")
-    assert loaded["classifier"][0] is loaded["regressor"][0]
+    np.testing.assert_array_equal(loaded.encode(train_df), model.encode(train_df))
     np.testing.assert_array_equal(
-        loaded["classifier"].predict_proba(train_df), model["classifier"].predict_proba(train_df)
+        loaded.success_probability(loaded.encode(train_df)),
+        model.success_probability(model.encode(train_df)),
     )
     with pytest.raises(UserError, match="model not found"):
         load_model_isolated(tmp_path / "missing.skops")
