@@ -31,9 +31,10 @@ test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(STAMP) ## Check formatting and lint (black, ruff)
+lint: $(STAMP) ## Check formatting, lint and types (black, ruff, mypy)
 	$(BIN)/black --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 .PHONY: format
 format: $(STAMP) ## Format the code (black, ruff --fix)

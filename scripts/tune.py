@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from stages.model.metrics import rmse_log
 
 log = logging.getLogger(__name__)
 
-GRID = {
+GRID: dict[str, list[Any]] = {
     "max_iter": [60, 150],
     "max_leaf_nodes": [4, 8, 16],
     "min_samples_leaf": [30, 80],

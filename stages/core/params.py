@@ -7,13 +7,16 @@ import datetime as dt
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from stages.core.cli import UserError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 DEFAULT_PARAMS = "params.yaml"
 
@@ -46,7 +49,7 @@ def load_section(cls: type[T], section: str, path: Path | str = DEFAULT_PARAMS) 
 
 def from_mapping(cls: type[T], raw: dict[str, Any], where: str, path: str) -> T:
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise UserError(

@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonDict
 
 # A numbered or "Part N" title is the only sequel signal every source carries.
 _SEQUEL_RE = re.compile(r"(?:\s|^)(?:[2-9]|II|III|IV|V|VI|Part\s+\w+)(?::|\s*$)", re.IGNORECASE)
 
-_POST = {"post_release": True}
+_POST: JsonDict = {"post_release": True}
 
 
 def post_release(**kwargs: Any) -> Any:

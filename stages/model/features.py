@@ -53,7 +53,7 @@ HISTORY_FIELDS = ("revenue",)
 # Keys whose prior films give track-record features.
 TRACK_KEYS = ("director", "company")
 OTHER = "__other__"
-SEASONS = ("winter", "winter", "spring", "spring", "summer", "summer", "summer", "summer")
+SEASONS: tuple[str, ...] = ("winter",) * 2 + ("spring",) * 2 + ("summer",) * 4
 SEASONS += ("fall", "fall", "holiday", "holiday")  # index = month - 1
 DAYS = np.dtype("datetime64[D]")
 

@@ -11,7 +11,7 @@ import datetime as dt
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import sklearn
@@ -26,7 +26,7 @@ from stages.model.features import INPUT_FIELDS, Records
 
 # What a scoring request must satisfy beyond the record's types (stages.core.schema): the
 # fields the model reads are optional unless named here, and bounded as stated.
-RULES: dict[str, FieldInfo] = {
+RULES: dict[str, Any] = {  # FieldInfo each (pydantic types Field() as its default's type)
     "title": Field(min_length=1, max_length=500),
     "release_date": Field(),
     "budget": Field(gt=0, le=10_000_000_000, description="production budget in US dollars"),
@@ -54,12 +54,20 @@ def _request_field(name: str) -> tuple[Any, FieldInfo]:
     return annotation, info
 
 
-Movie: type[BaseModel] = create_model(
-    "Movie",
-    __config__=ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True),
-    __doc__="A film as known before release; post-release fields (revenue, votes…) are refused.",
-    **{name: _request_field(name) for name in ("title", *INPUT_FIELDS)},
-)
+_REQUEST_FIELDS: dict[str, Any] = {name: _request_field(name) for name in ("title", *INPUT_FIELDS)}
+if TYPE_CHECKING:  # the type checker sees a model; its fields are only known at run time
+
+    class Movie(BaseModel):
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    Movie = create_model(
+        "Movie",
+        __config__=ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True),
+        __doc__="A film as known before release; post-release fields (revenue, votes…) are "
+        "refused.",
+        **_REQUEST_FIELDS,
+    )
 MOVIE_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
 FIELD_NAMES = frozenset(MOVIE_FIELDS)
 REQUIRED_FIELDS = frozenset(n for n, f in Movie.model_fields.items() if f.is_required())
@@ -70,8 +78,9 @@ def _column_adapter(name: str) -> TypeAdapter[list[Any]]:
     annotation, constraints and string settings (Movie stays the single definition)."""
     info = Movie.model_fields[name]
     item = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-    config = {k: v for k, v in Movie.model_config.items() if k not in ("extra", "frozen")}
-    return TypeAdapter(list[item], config=ConfigDict(**config))  # type: ignore[valid-type]
+    config = ConfigDict(str_strip_whitespace=bool(Movie.model_config.get("str_strip_whitespace")))
+    # `item` is a type built at run time, which a static checker cannot follow
+    return TypeAdapter(list[item], config=config)  # type: ignore[valid-type]
 
 
 COLUMN_ADAPTERS = {name: _column_adapter(name) for name in MOVIE_FIELDS}
@@ -259,7 +268,7 @@ def _validate_field(name: str, raw: list[Any], missing: int, failed: set[int]) -
         if out is raw:
             out = list(raw)
     if out is raw:
-        return checked  # type: ignore[no-any-return]
+        return checked
     for j, value in zip(present, checked, strict=True):
         out[j] = value
     return out
