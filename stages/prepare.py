@@ -1,8 +1,16 @@
-"""DVC stage `prepare`: validate and clean records, derive the label, split chronologically."""
+"""DVC stage `prepare`: validate and clean records, derive the label, split chronologically.
+
+The snapshot date has one source of truth, `collect.release_date_lte`: a record dated after it
+is dropped, never shifted. Films released fewer than `prepare.maturity_days` before it have no
+label yet (their revenue is still growing): they are counted as immature and left out. The
+test period is the last `prepare.test_years` calendar years of mature films; train is every
+mature film before it. Repairs that are facts about one source apply to that source only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import calendar
 import datetime as dt
 import json
 import logging
@@ -17,22 +25,29 @@ from pydantic import ValidationError
 
 from stages.core.cli import UserError, run
 from stages.core.io import write_json, write_parquet
-from stages.core.params import load_section
+from stages.core.params import load_key, load_section
 from stages.core.pushgateway import record
-from stages.core.schema import FIELDS, MovieRecord, missing_fields
+from stages.core.schema import FIELDS, PRE_RELEASE, MovieRecord, missing_fields
 
 log = logging.getLogger(__name__)
 
 MAX_BUDGET = 2_000_000_000  # no film has cost more; a larger figure is a data error
 MAX_RUNTIME = 600
+# The bundled sample stores two-digit years, read as 20xx; none of its films is later than this.
+SAMPLE_LAST_YEAR = 2011
+# What `passed` in validation.json checks besides the dates (see checks()).
+MIN_SPLIT_ROWS = 100
+BASE_RATE_RANGE = (0.05, 0.95)
+LISTED_IMMATURE = 20  # immature films named in the report (all are counted)
 
 
 @dataclass(frozen=True)
 class PrepareParams:
-    roi_threshold: float
-    test_start_date: dt.date
-    snapshot_date: dt.date
-    min_budget: int
+    roi_threshold: float  # success = revenue >= roi_threshold * budget
+    min_budget: int  # smaller budgets are typos or not comparable
+    min_revenue: int  # smaller revenues are entry errors (a few dollars)
+    maturity_days: int  # films released less than this before the snapshot get no label
+    test_years: int  # last calendar years of mature films held out as the test period
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,15 @@ class Prepared:
     train: pd.DataFrame
     test: pd.DataFrame
     report: dict[str, Any]
+
+
+def split_dates(snapshot: dt.date, params: PrepareParams) -> tuple[dt.date, dt.date]:
+    """(mature_until, test_start): films released on or before `mature_until` have a label;
+    the test period starts on 1 January, `test_years` whole years before the first year
+    whose films are not all mature."""
+    mature_until = snapshot - dt.timedelta(days=params.maturity_days)
+    first_open_year = (mature_until + dt.timedelta(days=1)).year
+    return mature_until, dt.date(first_open_year - params.test_years, 1, 1)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -102,15 +126,28 @@ def type_problem(rec: dict[str, Any]) -> str | None:
     return None
 
 
-def clean_record(
-    rec: dict[str, Any], params: PrepareParams, fixed: Counter[str]
-) -> tuple[dict[str, Any] | None, str | None]:
-    """Return (cleaned record, None) or (None, drop reason). Never mutates `rec`."""
+def repair_sample(rec: dict[str, Any], fixed: Counter[str]) -> dict[str, Any]:
+    """The bundled sample's known errors, fixed: numeric titles stored as numbers (the films
+    "1776" and "300") and two-digit years read as 20xx (1946 stored as 2046)."""
     out = dict(rec)
     title = out["title"]
     if isinstance(title, int | float) and not isinstance(title, bool):
-        out["title"] = out["original_title"] = str(title)  # e.g. the films "1776" and "300"
+        out["title"] = out["original_title"] = str(title)
         fixed["title_from_number"] += 1
+    date = out["release_date"]
+    if isinstance(date, str) and date[:4].isdigit() and int(date[:4]) > SAMPLE_LAST_YEAR:
+        year = int(date[:4]) - 100
+        day = "28" if date[5:] == "02-29" and not calendar.isleap(year) else date[8:]
+        out["release_date"] = f"{year:04d}{date[4:8]}{day}"
+        fixed["century_shifted"] += 1
+    return out
+
+
+def clean_record(
+    rec: dict[str, Any], params: PrepareParams, snapshot: dt.date, fixed: Counter[str]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Return (cleaned record, None) or (None, drop reason). Never mutates `rec`."""
+    out = repair_sample(rec, fixed) if rec.get("data_source") == "sample" else dict(rec)
     problem = type_problem(out)
     if problem:
         return None, problem
@@ -130,16 +167,8 @@ def clean_record(
         date = dt.date.fromisoformat(out["release_date"])
     except ValueError:
         return None, "invalid_release_date"
-    if date > params.snapshot_date:
-        # The sample stores two-digit years: 1946 was read as 2046.
-        try:
-            shifted = date.replace(year=date.year - 100)
-        except ValueError:  # 29 February of a year that is no leap year a century earlier
-            shifted = date.replace(year=date.year - 100, day=28)
-        if shifted > params.snapshot_date:
-            return None, "release_after_snapshot"
-        date = shifted
-        fixed["century_shifted"] += 1
+    if date > snapshot:
+        return None, "release_after_snapshot"
     out["release_date"] = date.isoformat()
 
     budget, revenue = out["budget"], out["revenue"]
@@ -149,20 +178,24 @@ def clean_record(
         return None, "budget_out_of_range"
     if revenue is None or revenue <= 0:
         return None, "missing_revenue"
+    if revenue < params.min_revenue:
+        return None, "revenue_below_floor"
     if out["runtime"] is not None and not 0 < out["runtime"] <= MAX_RUNTIME:
         out["runtime"] = None
         fixed["runtime_out_of_range"] += 1
     return out, None
 
 
-def prepare(records: Sequence[dict[str, Any]], params: PrepareParams) -> Prepared:
+def prepare(
+    records: Sequence[dict[str, Any]], params: PrepareParams, snapshot: dt.date
+) -> Prepared:
     dropped: Counter[str] = Counter()
     fixed: Counter[str] = Counter()
     seen: set[tuple[str, str]] = set()
     seen_ids: set[tuple[str, int]] = set()
     kept = []
     for rec in sorted(records, key=lambda r: (str(r["data_source"]), _as_int(r["id"]))):
-        cleaned, reason = clean_record(rec, params, fixed)
+        cleaned, reason = clean_record(rec, params, snapshot, fixed)
         if cleaned is not None:
             key = (cleaned["title"].casefold(), cleaned["release_date"])
             id_key = (cleaned["data_source"], cleaned["id"])
@@ -182,31 +215,72 @@ def prepare(records: Sequence[dict[str, Any]], params: PrepareParams) -> Prepare
     df["release_date"] = pd.to_datetime(df["release_date"], format="%Y-%m-%d")
     df["success"] = (df["revenue"] >= params.roi_threshold * df["budget"]).astype("int8")
     df = df.sort_values(["release_date", "id"], kind="mergesort").reset_index(drop=True)
-    cut = pd.Timestamp(params.test_start_date)
+    mature_until, test_start = split_dates(snapshot, params)
+    immature = df[df["release_date"] > pd.Timestamp(mature_until)]
+    df = df[df["release_date"] <= pd.Timestamp(mature_until)]
+    cut = pd.Timestamp(test_start)
     train = df[df["release_date"] < cut].reset_index(drop=True)
     test = df[df["release_date"] >= cut].reset_index(drop=True)
     if train.empty or test.empty:
         empty = "train" if train.empty else "test"
         raise UserError(
-            f"params.yaml: prepare.test_start_date {params.test_start_date} leaves the {empty} "
-            "set empty; choose a date inside the data's range"
+            f"params.yaml: prepare.test_years {params.test_years} with maturity_days "
+            f"{params.maturity_days} and snapshot {snapshot} (collect.release_date_lte) leave "
+            f"the {empty} set empty; choose values inside the data's range"
         )
+    checked = checks(train, test, snapshot)
     report = {
         "rows_in": len(records),
         "rows_out": len(df),
         "dropped": dict(sorted(dropped.items())),
         "fixed": dict(sorted(fixed.items())),
+        "immature": {
+            "rows": len(immature),
+            "released_after": mature_until.isoformat(),
+            "titles": immature["title"].head(LISTED_IMMATURE).tolist(),
+        },
         "train": _split_summary(train),
         "test": _split_summary(test),
-        "passed": True,
+        "coverage": {"train": coverage(train), "test": coverage(test)},
+        "checks": checked,
+        "passed": all(checked.values()),
         "label": {
             "definition": "revenue >= roi_threshold * budget",
             "roi_threshold": params.roi_threshold,
-            "test_start_date": params.test_start_date.isoformat(),
-            "snapshot_date": params.snapshot_date.isoformat(),
+            "test_start_date": test_start.isoformat(),
+            "snapshot_date": snapshot.isoformat(),
+            "maturity_days": params.maturity_days,
         },
     }
     return Prepared(train=train, test=test, report=report)
+
+
+def checks(train: pd.DataFrame, test: pd.DataFrame, snapshot: dt.date) -> dict[str, bool]:
+    """What `passed` means: enough films on both sides, a label that is neither rare nor
+    near-universal, and no film dated after the snapshot."""
+    lo, hi = BASE_RATE_RANGE
+    both = pd.concat([train, test])
+    return {
+        "enough_train_rows": len(train) >= MIN_SPLIT_ROWS,
+        "enough_test_rows": len(test) >= MIN_SPLIT_ROWS,
+        "train_base_rate_in_range": bool(lo <= train["success"].mean() <= hi),
+        "test_base_rate_in_range": bool(lo <= test["success"].mean() <= hi),
+        "no_release_after_snapshot": bool(both["release_date"].max() <= pd.Timestamp(snapshot)),
+    }
+
+
+def coverage(df: pd.DataFrame) -> dict[str, float]:
+    """Share of films with a known value (a non-empty list) for each pre-release field."""
+    out = {}
+    for name in PRE_RELEASE:
+        col = df[name]
+        known = (
+            col.map(len) > 0
+            if col.dtype == object and col.map(type).eq(list).any()
+            else col.notna()
+        )
+        out[name] = round(float(known.mean()), 6)
+    return out
 
 
 def _as_int(value: Any) -> int:
@@ -231,8 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True, help="validation report (JSON)")
     args = parser.parse_args(argv)
     params = load_section(PrepareParams, "prepare", args.params)
+    snapshot = load_key(dt.date, "collect", "release_date_lte", args.params)
 
-    result = prepare(read_records(args.input), params)
+    result = prepare(read_records(args.input), params, snapshot)
     write_parquet(args.train, result.train)
     write_parquet(args.test, result.test)
     write_json(args.report, result.report)

@@ -337,11 +337,17 @@ def small_train_params() -> Any:
     )
 
 
+# The bundled sample's snapshot (collect.release_date_lte): fixture records end in 2009.
+SNAPSHOT = dt.date(2011, 12, 31)
+
+
 def fixture_split() -> Any:
-    """The bundled sample's chronological split, for fixture records."""
+    """The bundled sample's prepare params: test on 2006-2010, train before."""
     from stages.prepare import PrepareParams
 
-    return PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+    return PrepareParams(
+        roi_threshold=2.0, min_budget=10_000, min_revenue=1_000, maturity_days=365, test_years=5
+    )
 
 
 @pytest.fixture(scope="session")
@@ -351,7 +357,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stages.prepare import prepare
     from stages.train import train
 
-    df = prepare([make_record(i) for i in range(1, 301)], fixture_split()).train
+    df = prepare([make_record(i) for i in range(1, 301)], fixture_split(), SNAPSHOT).train
     params = dataclasses.replace(small_train_params(), threshold_years=2)
     path = tmp_path_factory.mktemp("model") / "model.skops"
     save_model(path, train(df, params))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
+V = TypeVar("V")
 
 DEFAULT_PARAMS = "params.yaml"
 
@@ -45,6 +46,17 @@ def load_section(cls: type[T], section: str, path: Path | str = DEFAULT_PARAMS) 
     if not isinstance(raw, dict):
         raise UserError(f"{path}: section '{section}' is missing or not a mapping; add it")
     return from_mapping(cls, raw, f"{path}: key '{section}", str(path))
+
+
+def load_key(kind: type[V], section: str, key: str, path: Path | str = DEFAULT_PARAMS) -> V:
+    """One value of another stage's section (e.g. prepare reads collect.release_date_lte, the
+    snapshot date, which is declared once), checked like a section's field."""
+    path = Path(path)
+    raw = read_yaml(path).get(section)
+    if not isinstance(raw, dict) or key not in raw:
+        raise UserError(f"{path}: key '{section}.{key}' is missing; add it")
+    value: V = _coerce(raw[key], kind, f"{path}: key '{section}.{key}'")
+    return value
 
 
 def from_mapping(cls: type[T], raw: dict[str, Any], where: str, path: str) -> T:

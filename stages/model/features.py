@@ -3,17 +3,26 @@
 `transform` reads only INPUT_FIELDS (pre-release fields of stages.core.schema; tests enforce
 it) and returns a float matrix whose categorical columns hold integer codes (NaN = missing),
 which the heads are fitted on with an explicit categorical mask: scikit-learn then builds no
-encoder per call. `fit` additionally reads the training films' revenue (HISTORY_FIELDS) to
-store their track record: (release date, director, company, log-ROI). A film's track-record
-features use only history rows released strictly before it, at training and prediction time
-alike, so a training row never sees its own outcome or a later film's.
+encoder per call.
+
+`fit` additionally reads the training films' revenue (HISTORY_FIELDS) to store their track
+record: release day, keys (director, top-billed cast, companies, TMDB collection) and
+log-ROI. A film's track-record features use only history films released strictly before it,
+at training and prediction time alike, so a training row never sees its own outcome or a
+later film's. That also makes the collection honest: TMDB attaches a collection to every
+film of a franchise after the fact, but only a film with an earlier film in it is a sequel.
+
+What a source never fills is left out, not fed in as a constant: `fit` drops every column
+whose input fields are empty for all training films (one log line each), and runtime when
+whether it is known depends on the outcome (a post-release artefact of the source).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -22,6 +31,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from stages.model import portable
+
+log = logging.getLogger(__name__)
 
 CATEGORICAL = (
     "certification",
@@ -44,14 +55,30 @@ INPUT_FIELDS = (
     "original_language",
     "director",
     "cast",
-    "keywords",
     "source_material",
     "creative_type",
 )
 # Read by fit() only, to store the training films' track record; never by transform().
 HISTORY_FIELDS = ("revenue",)
-# Keys whose prior films give track-record features.
-TRACK_KEYS = ("director", "company")
+# Keys whose earlier films give track-record features, and the input fields they come from.
+TRACK_KEYS: dict[str, tuple[str, ...]] = {
+    "director": ("director",),
+    "cast": ("cast",),
+    "company": ("distributor", "production_companies"),
+    "collection": ("collection",),
+}
+TOP_BILLED = 3  # cast members (in billing order) whose earlier films count
+# The input fields each column reads: a column is left out when all of them are empty.
+CATEGORICAL_FIELDS = {
+    "certification": ("certification",),
+    "distributor": ("distributor",),
+    "source_material": ("source_material",),
+    "creative_type": ("creative_type",),
+    "language": ("original_language",),
+    "season": ("release_date",),
+}
+# Runtime is used only when its known-ness is (nearly) the same for successes and flops.
+MAX_OUTCOME_COVERAGE_GAP = 0.05
 OTHER = "__other__"
 SEASONS: tuple[str, ...] = ("winter",) * 2 + ("spring",) * 2 + ("summer",) * 4
 SEASONS += ("fall", "fall", "holiday", "holiday")  # index = month - 1
@@ -94,18 +121,36 @@ def _flags(values: np.ndarray) -> np.ndarray:
     return np.array([not m and bool(v) for v, m in zip(values, missing, strict=True)], dtype=bool)
 
 
+def known(X: Records, name: str) -> np.ndarray:
+    """Where an input field has a value (a non-empty list, for list fields)."""
+    values = _objects(X, name)
+    if values.dtype == object and any(isinstance(v, list | tuple) for v in values):
+        return np.fromiter((len(v) > 0 for v in values), dtype=bool, count=len(values))
+    return ~pd.isna(values)
+
+
 def _top_k(values: Iterable[Any], k: int, min_count: int) -> list[str]:
     counts = Counter(v for v in values if isinstance(v, str) and v)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return sorted(v for v, c in ranked[:k] if c >= min_count)
 
 
-def primary_company(X: Records) -> np.ndarray:
-    """The distributor if known, else the first production company."""
-    distributor = _objects(X, "distributor")
-    first = np.empty(len(distributor), dtype=object)
-    first[:] = [xs[0] if len(xs) else None for xs in _column(X, "production_companies")]
-    return np.where(pd.isna(distributor), first, distributor)
+def _text(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) and value else []
+
+
+def track_keys(X: Records, kind: str) -> list[list[str]]:
+    """Each film's keys of one kind: its director; its top-billed cast; its distributor, else
+    all its production companies; its TMDB collection."""
+    if kind == "cast":
+        return [[c for c in cast[:TOP_BILLED] if c] for cast in _column(X, "cast")]
+    if kind == "company":
+        companies = _column(X, "production_companies")
+        return [
+            _text(d) or [c for c in cs if c]
+            for d, cs in zip(_objects(X, "distributor"), companies, strict=True)
+        ]
+    return [_text(v) for v in _objects(X, kind)]
 
 
 def log_budget(X: Records) -> np.ndarray:
@@ -126,6 +171,12 @@ def _clip_days(days: np.ndarray) -> np.ndarray:
     return np.clip(days, -_OFFSET + 1, _OFFSET - 1) + _OFFSET
 
 
+def _explode(keys: Sequence[list[str]]) -> tuple[np.ndarray, list[str]]:
+    """(row of each (row, key) pair, key of each pair), in row order."""
+    counts = np.fromiter(map(len, keys), dtype=np.intp, count=len(keys))
+    return np.repeat(np.arange(len(keys)), counts), list(itertools.chain.from_iterable(keys))
+
+
 @dataclass(frozen=True)
 class _KeyIndex:
     """History films grouped by key, sorted by (key, day), with each key's cumulative log-ROI
@@ -138,10 +189,10 @@ class _KeyIndex:
     csum_start: np.ndarray  # group -> first position in `csum`
 
     @classmethod
-    def build(cls, keys: list[str], days: np.ndarray, log_roi: np.ndarray) -> _KeyIndex:
+    def build(cls, keys: Sequence[list[str]], days: np.ndarray, log_roi: np.ndarray) -> _KeyIndex:
         rows: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            if key:
+        for i, film_keys in enumerate(keys):
+            for key in dict.fromkeys(film_keys):  # a key listed twice counts once
                 rows.setdefault(key, []).append(i)
         groups = {key: g for g, key in enumerate(rows)}
         codes, csums, starts, csum_starts = [], [], [], []
@@ -177,17 +228,22 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         min_category_count: int,
         prior_strength: float,
         budget_years: int,
-        use_runtime: bool,
     ) -> None:
         self.top_k_categories = top_k_categories
         self.min_category_count = min_category_count
         self.prior_strength = prior_strength
         self.budget_years = budget_years
-        self.use_runtime = use_runtime
 
-    def fit(self, X: Records, y: object = None) -> MovieFeatures:
+    def fit(self, X: Records, y: np.ndarray | None = None) -> MovieFeatures:
+        """`y` (the success label) is read only to tell whether runtime's known-ness depends
+        on the outcome; without it runtime is used when it is filled at all."""
         X = self._check(X)
         self.__dict__.pop("_key_index", None)
+        self.coverage_ = {name: float(known(X, name).mean()) for name in INPUT_FIELDS}
+        self.empty_fields_ = sorted(n for n, c in self.coverage_.items() if c == 0)
+        for name in self.empty_fields_:
+            log.info("features: '%s' is empty for every training film; left out", name)
+        self.runtime_gap_ = None if y is None else self._runtime_gap(X, np.asarray(y) == 1)
         self.genres_ = sorted({g for gs in _column(X, "genres") for g in gs})
         k, n = self.top_k_categories, self.min_category_count
         raw = self._categorical_inputs(X, np.full(len(_column(X, "budget")), None))
@@ -197,6 +253,21 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         self.feature_names_out_ = np.array(self._columns(), dtype=object)
         self.categorical_mask_ = np.isin(self.feature_names_out_, CATEGORICAL)
         return self
+
+    @staticmethod
+    def _runtime_gap(X: Records, success: np.ndarray) -> float:
+        """|P(runtime known | success) - P(runtime known | flop)| among the training films."""
+        runtime = known(X, "runtime")
+        if success.all() or not success.any():
+            return 0.0
+        return round(abs(float(runtime[success].mean()) - float(runtime[~success].mean())), 6)
+
+    @property
+    def uses_runtime(self) -> bool:
+        gap = self.runtime_gap_
+        return "runtime" not in self.empty_fields_ and (
+            gap is None or gap <= MAX_OUTCOME_COVERAGE_GAP
+        )
 
     def _fit_history(self, X: Records) -> None:
         """Store (day, keys, log budget, log-ROI) of the training films, sorted by day."""
@@ -210,14 +281,22 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             log_roi = portable.log1p(np.where(revenue > 0, revenue, np.nan)) - budget
         ok = np.isfinite(budget) & np.isfinite(log_roi)
         rows = np.flatnonzero(ok)[np.argsort(days[ok], kind="stable")]
-        self.history_ = {
+        self.history_: dict[str, Any] = {
             "day": days[rows],
             "log_budget": budget[rows],
             "log_roi": log_roi[rows],
         }
-        keys = {"director": _objects(X, "director"), "company": primary_company(X)}
-        for kind in TRACK_KEYS:
-            self.history_[kind] = [v if isinstance(v, str) else "" for v in keys[kind][rows]]
+        for kind in self.track_kinds:
+            keys = track_keys(X, kind)
+            self.history_[kind] = [keys[i] for i in rows]
+
+    def _usable(self, fields: Iterable[str]) -> bool:
+        """Some of `fields` is filled for some training film."""
+        return any(f not in self.empty_fields_ for f in fields)
+
+    @property
+    def track_kinds(self) -> list[str]:
+        return [kind for kind, fields in TRACK_KEYS.items() if self._usable(fields)]
 
     def _columns(self) -> list[str]:
         numeric = [
@@ -226,16 +305,14 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             "release_year",
             "release_month",
             "release_weekday",
-            *(["runtime"] if self.use_runtime else []),
+            *(["runtime"] if self.uses_runtime else []),
             "is_sequel",
-            "n_genres",
-            "n_cast",
-            "n_keywords",
-            "n_companies",
+            *(["n_genres"] if self._usable(["genres"]) else []),
         ]
-        for kind in TRACK_KEYS:
+        for kind in self.track_kinds:
             numeric += [f"{kind}_prior_films", f"{kind}_prior_log_roi"]
-        return numeric + [f"genre_{g}" for g in self.genres_] + list(CATEGORICAL)
+        categorical = [c for c in CATEGORICAL if self._usable(CATEGORICAL_FIELDS[c])]
+        return numeric + [f"genre_{g}" for g in self.genres_] + categorical
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return self.feature_names_out_
@@ -254,6 +331,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         Vectorized over whole columns with lookups precomputed once per fitted object, so a
         one-film request is cheap and a large batch scales linearly."""
         X = self._check(X)
+        names = set(self.feature_names_out_)
         dates = _days(X)
         n = len(dates)
         nat = np.isnat(dates)
@@ -268,28 +346,27 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         out["release_year"] = np.where(nat, np.nan, year.astype(np.int64) + 1970.0)
         out["release_month"] = np.where(nat, np.nan, month.astype(np.float64))
         out["release_weekday"] = np.where(nat, np.nan, ((days + 3) % 7).astype(np.float64))
-        out["runtime"] = _floats(_column(X, "runtime"))
-        collection = ~pd.isna(_column(X, "collection"))
-        out["is_sequel"] = (_flags(_column(X, "is_sequel")) | collection).astype(np.float64)
-        for col, name in (
-            ("genres", "n_genres"),
-            ("cast", "n_cast"),
-            ("keywords", "n_keywords"),
-            ("production_companies", "n_companies"),
-        ):
-            out[name] = np.fromiter(map(len, _column(X, col)), dtype=np.float64, count=n)
-        company = primary_company(X)
+        if "runtime" in names:
+            out["runtime"] = _floats(_column(X, "runtime"))
+        if "n_genres" in names:
+            out["n_genres"] = np.fromiter(map(len, _column(X, "genres")), np.float64, count=n)
         prior_mean = self._prior_mean(days)
-        for kind, keys in (("director", _objects(X, "director")), ("company", company)):
-            films, roi = self._track_record(kind, keys, days, prior_mean)
+        for kind in self.track_kinds:
+            films, roi = self._track_record(kind, track_keys(X, kind), days, prior_mean)
             out[f"{kind}_prior_films"] = films
             out[f"{kind}_prior_log_roi"] = roi
+        sequel = _flags(_column(X, "is_sequel"))
+        if "collection" in self.track_kinds:
+            sequel |= out["collection_prior_films"] > 0
+        out["is_sequel"] = sequel.astype(np.float64)
         onehot = self._genre_matrix(_column(X, "genres"))
         for j, g in enumerate(self.genres_):
             out[f"genre_{g}"] = onehot[:, j]
         season = np.array([None, *SEASONS], dtype=object)[np.where(nat, 0, month)]
-        raw = self._categorical_inputs(X, season, company)
+        raw = self._categorical_inputs(X, season)
         for name in CATEGORICAL:  # a category's code, else missing (NaN) or OTHER
+            if name not in names:
+                continue
             other = float(len(self.categories_[name]))
             codes = np.fromiter(
                 map(self._category_codes(name).get, raw[name], itertools.repeat(other)),
@@ -301,12 +378,10 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return np.column_stack([out[name] for name in self.feature_names_out_])
 
     @staticmethod
-    def _categorical_inputs(
-        X: Records, season: np.ndarray, company: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
+    def _categorical_inputs(X: Records, season: np.ndarray) -> dict[str, np.ndarray]:
         return {
             "certification": _objects(X, "certification"),
-            "distributor": primary_company(X) if company is None else company,
+            "distributor": _objects(X, "distributor"),
             "source_material": _objects(X, "source_material"),
             "creative_type": _objects(X, "creative_type"),
             "language": _objects(X, "original_language"),
@@ -321,14 +396,14 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         if len(hist_days) == 0:
             return np.full(len(days), np.nan)
         ends, inverse = np.unique(np.minimum(days, hist_days[-1] + 1), return_inverse=True)
-        known: dict[int, float] = self._cache().setdefault("trailing_median", {})  # by end day
-        new = np.array([e for e in ends.tolist() if e not in known], dtype=ends.dtype)
+        cached: dict[int, float] = self._cache().setdefault("trailing_median", {})  # by end
+        new = np.array([e for e in ends.tolist() if e not in cached], dtype=ends.dtype)
         window = round(365.25 * self.budget_years)
         los = np.searchsorted(hist_days, new - window, side="left")
         his = np.searchsorted(hist_days, new, side="left")
         for end, lo, hi in zip(new.tolist(), los, his, strict=True):
-            known[end] = float(np.median(hist_budget[lo:hi])) if hi > lo else np.nan
-        medians = np.array([known[e] for e in ends.tolist()], dtype=np.float64)
+            cached[end] = float(np.median(hist_budget[lo:hi])) if hi > lo else np.nan
+        medians = np.array([cached[e] for e in ends.tolist()], dtype=np.float64)
         return medians[inverse.reshape(-1)]
 
     def _prior_mean(self, days: np.ndarray) -> np.ndarray:
@@ -381,32 +456,26 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return codes
 
     def _track_record(
-        self, kind: str, keys: np.ndarray, days: np.ndarray, prior_mean: np.ndarray
+        self, kind: str, keys: Sequence[list[str]], days: np.ndarray, prior_mean: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(number of earlier films, shrunk mean log-ROI of earlier films) per row; a key
-        with no history (missing, empty or not a string) has none."""
-        index = self._lookup(kind)  # its groups hold non-empty strings only
+        """(number of earlier films, shrunk mean log-ROI of earlier films) per row, pooled
+        over the row's keys; a row whose keys have no history gets 0 and the prior mean."""
+        index = self._lookup(kind)
+        rows, flat = _explode(keys)
         group = np.fromiter(
-            map(index.groups.get, keys, itertools.repeat(-1)), dtype=np.int64, count=len(keys)
+            map(index.groups.get, flat, itertools.repeat(-1)), dtype=np.int64, count=len(flat)
         )
-        known = group >= 0
-        g = group[known]
-        start = index.start[g]
-        pos = np.searchsorted(index.code, g * _SPAN + _clip_days(days[known]), side="left")
-        n = pos - start
-        films = np.zeros(len(keys))
-        films[known] = n
-        roi = prior_mean.copy()
+        seen = group >= 0
+        rows, g = rows[seen], group[seen]
+        pos = np.searchsorted(index.code, g * _SPAN + _clip_days(days[rows]), side="left")
+        n = pos - index.start[g]
+        films = np.bincount(rows, weights=n, minlength=len(keys)).astype(np.float64)
+        total = np.bincount(rows, weights=index.csum[index.csum_start[g] + n], minlength=len(keys))
         m = self.prior_strength
-        pm = prior_mean[known]
-        csum = index.csum[index.csum_start[g] + n]
         with np.errstate(invalid="ignore"):
-            shrunk = (csum + m * pm) / (n + m)
-        use = (n > 0) & np.isfinite(pm)
-        sub = roi[known]
-        sub[use] = shrunk[use]
-        roi[known] = sub
-        return films, roi
+            shrunk = (total + m * prior_mean) / (films + m)
+        use = (films > 0) & np.isfinite(prior_mean)
+        return films, np.where(use, shrunk, prior_mean)
 
     def __getstate__(self) -> dict[str, Any]:
         state: dict[str, Any] = super().__getstate__()

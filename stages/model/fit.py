@@ -29,6 +29,10 @@ from stages.model.params import TrainParams
 log = logging.getLogger(__name__)
 
 MAX_LABEL_CORRELATION = 0.9
+# TMDB lists that users extend over a film's life: their length tracks fame, not the film.
+USER_CONTRIBUTED = ("keywords", "cast", "production_companies")
+RECENT_YEARS = 3
+MAX_COVERAGE_SHIFT = 0.5
 
 
 @contextlib.contextmanager
@@ -44,7 +48,6 @@ def features(params: TrainParams) -> MovieFeatures:
         min_category_count=params.min_category_count,
         prior_strength=params.prior_strength,
         budget_years=params.budget_years,
-        use_runtime=params.use_runtime,
     )
 
 
@@ -87,21 +90,53 @@ def label_correlations(frame: pd.DataFrame, y: np.ndarray, skip: Sequence[str]) 
     return out
 
 
+def coverage_shifts(frame: pd.DataFrame, year: np.ndarray) -> dict[str, float]:
+    """|coverage among the last RECENT_YEARS years' films - coverage among earlier films| of
+    each feature: metadata that accumulates after release is thinner for recent films."""
+    recent = year > year.max() - RECENT_YEARS
+    if recent.all() or not recent.any():
+        return {}
+    known = frame.notna().to_numpy()
+    shift = np.abs(known[recent].mean(axis=0) - known[~recent].mean(axis=0))
+    return dict(zip(frame.columns, shift.round(6).tolist(), strict=True))
+
+
+def leakage_problems(frame: pd.DataFrame, y: np.ndarray, year: np.ndarray) -> list[str]:
+    """Why a feature matrix would leak the outcome, one message per offending feature."""
+    problems = [
+        f"post-release field '{name}' is a feature; remove it"
+        for name in frame.columns
+        if name in POST_RELEASE
+    ]
+    problems += [
+        f"feature '{name}' counts user-contributed metadata, which grows with a film's fame "
+        "after release; remove it"
+        for name in frame.columns
+        if name in {f"n_{field}" for field in USER_CONTRIBUTED}
+    ]
+    problems += [
+        f"feature '{name}' is known for {shift:.0%} more or fewer of the last {RECENT_YEARS} "
+        f"years' films than of earlier ones (> {MAX_COVERAGE_SHIFT:.0%}): its coverage is an "
+        "artefact of time since release; remove it"
+        for name, shift in sorted(coverage_shifts(frame, year).items())
+        if shift > MAX_COVERAGE_SHIFT
+    ]
+    corr = label_correlations(frame, y, skip=CATEGORICAL)
+    problems += [
+        f"feature '{name}' has |correlation| {c:.3f} with the label on the training set "
+        f"(> {MAX_LABEL_CORRELATION}); it leaks the outcome, remove it"
+        for name, c in sorted(corr.items())
+        if c > MAX_LABEL_CORRELATION
+    ]
+    return problems
+
+
 def check_leakage(feats: MovieFeatures, df: pd.DataFrame, y: np.ndarray) -> None:
-    """Refuse a feature step whose features include a post-release field or a near-copy of
-    the label (|correlation| > MAX_LABEL_CORRELATION on the training set)."""
-    names = set(feats.get_feature_names_out())
-    post = sorted(names & POST_RELEASE)
-    if post:
-        raise UserError(f"train: post-release field '{post[0]}' is a feature; remove it")
-    corr = label_correlations(feats.frame(df), y, skip=CATEGORICAL)
-    leaky = sorted((c, n) for n, c in corr.items() if c > MAX_LABEL_CORRELATION)
-    if leaky:
-        c, n = leaky[-1]
-        raise UserError(
-            f"train: feature '{n}' has |correlation| {c:.3f} with the label on the training "
-            f"set (> {MAX_LABEL_CORRELATION}); it leaks the outcome, remove it"
-        )
+    """Refuse a fitted feature step whose features would leak the outcome (see
+    leakage_problems); the first reason is the message."""
+    problems = leakage_problems(feats.frame(df), y, year_of(df))
+    if problems:
+        raise UserError(f"train: {problems[0]}")
 
 
 def choose_threshold(y: np.ndarray, proba: np.ndarray) -> float:
@@ -135,7 +170,7 @@ def fit_model(df: pd.DataFrame, params: TrainParams, regress: bool = True) -> Mo
     y = df["success"].to_numpy()
     if len(np.unique(y)) < 2:
         raise UserError("train: the train split has a single class; widen the data range")
-    feats = features(params).fit(df)
+    feats = features(params).fit(df, y)
     check_leakage(feats, df, y)
     X = feats.transform(df)
     mask = feats.categorical_mask_

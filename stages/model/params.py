@@ -17,5 +17,4 @@ class TrainParams:
     min_category_count: int
     prior_strength: float  # pseudo-films shrinking a director's/company's prior mean log-ROI
     budget_years: int  # trailing window for the median budget
-    use_runtime: bool  # runtime's presence in the sample is a post-release artefact
     threshold_years: int  # last train years predicted out of time to choose the threshold

@@ -12,12 +12,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from stages.model.baselines import BudgetLinear, BudgetLogistic
 from stages.prepare import prepare
-from tests.conftest import fixture_split
+from tests.conftest import SNAPSHOT, fixture_split
 
 
 @pytest.fixture
 def train_df(records: Callable[..., list[dict[str, Any]]]) -> pd.DataFrame:
-    return prepare(records(), fixture_split()).train
+    return prepare(records(), fixture_split(), SNAPSHOT).train
 
 
 def log_budget(df: pd.DataFrame) -> np.ndarray:

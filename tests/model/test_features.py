@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -13,10 +12,10 @@ from stages.collect import map_sample, read_sample
 from stages.core.schema import POST_RELEASE, PRE_RELEASE
 from stages.model.features import CATEGORICAL, HISTORY_FIELDS, INPUT_FIELDS, OTHER, MovieFeatures
 from stages.model.fit import MAX_LABEL_CORRELATION, label_correlations
-from stages.prepare import PrepareParams, prepare
-from tests.conftest import ROOT, make_record
+from stages.prepare import prepare
+from tests.conftest import ROOT, SNAPSHOT, fixture_split, make_record
 
-SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+SPLIT = fixture_split()
 
 
 def make_features(**overrides: Any) -> MovieFeatures:
@@ -32,7 +31,7 @@ def make_features(**overrides: Any) -> MovieFeatures:
 
 
 def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    out = prepare(records, SPLIT)
+    out = prepare(records, SPLIT, SNAPSHOT)
     return pd.concat([out.train, out.test], ignore_index=True)
 
 
@@ -160,7 +159,7 @@ def test_runtime_is_optional(records: Callable[..., list[dict[str, Any]]]) -> No
 def test_no_feature_nearly_copies_the_label_on_the_bundled_sample() -> None:
     """The leakage guard on real data: every feature's |corr| with the label stays <= 0.9."""
     sample = ROOT / "data" / "sample" / "movies.json.gz"
-    train = prepare(map_sample(read_sample(sample), str(sample)), SPLIT).train
+    train = prepare(map_sample(read_sample(sample), str(sample)), SPLIT, SNAPSHOT).train
     feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
     corr = label_correlations(feats.frame(train), train["success"].to_numpy(), CATEGORICAL)
     assert {"log_budget", "director_prior_log_roi", "company_prior_log_roi"} <= set(corr)
@@ -174,7 +173,7 @@ def test_no_feature_nearly_copies_the_label_on_the_bundled_sample() -> None:
 @pytest.fixture(scope="module")
 def sample() -> tuple[pd.DataFrame, pd.DataFrame]:
     path = ROOT / "data" / "sample" / "movies.json.gz"
-    out = prepare(map_sample(read_sample(path), str(path)), SPLIT)
+    out = prepare(map_sample(read_sample(path), str(path)), SPLIT, SNAPSHOT)
     return out.train, out.test
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,16 +13,17 @@ import pytest
 from stages.backtest import backtest, main
 from stages.core.cli import UserError
 from stages.model.artifact import save_model
-from stages.prepare import PrepareParams, prepare
+from stages.prepare import prepare
 from stages.train import train
+from tests.conftest import SNAPSHOT, fixture_split
 from tests.stages.test_train import PARAMS
 
-SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)
+SPLIT = fixture_split()
 
 
 @pytest.fixture
 def films(records: Callable[..., list[dict[str, Any]]]) -> pd.DataFrame:
-    out = prepare(records(), SPLIT)
+    out = prepare(records(), SPLIT, SNAPSHOT)
     return pd.concat([out.train, out.test], ignore_index=True)
 
 

@@ -44,8 +44,8 @@ def test_confusion_has_one_row_per_film() -> None:
 
 # --- holdout evaluation with baselines, interval, plots and model card ---------------------
 
-import datetime as dt  # noqa: E402
 import json  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -57,9 +57,9 @@ from stages.backtest import backtest  # noqa: E402
 from stages.evaluate import EvaluateParams, model_card, run_evaluation  # noqa: E402
 from stages.model.metrics import bootstrap_auc_ci, rank_auc  # noqa: E402
 from stages.model.plots import write_pngs  # noqa: E402
-from stages.prepare import PrepareParams, prepare  # noqa: E402
+from stages.prepare import prepare  # noqa: E402
 from stages.train import train  # noqa: E402
-from tests.conftest import make_record  # noqa: E402
+from tests.conftest import SNAPSHOT, fixture_split, make_record  # noqa: E402
 from tests.stages.test_train import PARAMS  # noqa: E402
 
 EVAL = EvaluateParams(
@@ -88,7 +88,7 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_estimate() -> None:
 @pytest.fixture(scope="module")
 def evaluated() -> tuple[dict[str, Any], dict[str, Any], dict[str, pd.DataFrame], dict[str, Any]]:
     records = [make_record(i) for i in range(1, 301)]
-    split = prepare(records, PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 1))
+    split = prepare(records, replace(fixture_split(), min_budget=1, min_revenue=1), SNAPSHOT)
     model = train(split.train, PARAMS)
     bt = backtest(pd.concat([split.train, split.test], ignore_index=True), PARAMS, n_years=2)
     result, frames = run_evaluation(model, split.test, bt, EVAL)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest
 from stages.collect import map_sample, read_sample
 from stages.core.cli import UserError
 from stages.core.io import write_parquet
-from stages.core.params import load_section
+from stages.core.params import load_key, load_section
 from stages.core.schema import POST_RELEASE
 from stages.model.artifact import Model, load_model, load_model_isolated, save_model
 from stages.model.fit import (
@@ -27,7 +28,14 @@ from stages.model.fit import (
 )
 from stages.prepare import PrepareParams, prepare
 from stages.train import train
-from tests.conftest import ROOT, baseline_cpu_env, fixture_split, small_train_params, tool_env
+from tests.conftest import (
+    ROOT,
+    SNAPSHOT,
+    baseline_cpu_env,
+    fixture_split,
+    small_train_params,
+    tool_env,
+)
 
 PARAMS = small_train_params()
 SPLIT = fixture_split()
@@ -35,7 +43,7 @@ SPLIT = fixture_split()
 
 @pytest.fixture
 def train_df(records: Callable[..., list[dict[str, Any]]]) -> pd.DataFrame:
-    return prepare(records(), SPLIT).train
+    return prepare(records(), SPLIT, SNAPSHOT).train
 
 
 def test_same_seed_gives_same_probabilities(train_df: pd.DataFrame) -> None:
@@ -177,7 +185,9 @@ def test_model_bytes_do_not_depend_on_the_cpu(tmp_path: Path) -> None:
     baseline = baseline_cpu_env()
     rows = read_sample(ROOT / "data/sample/movies.json.gz")
     split = load_section(PrepareParams, "prepare", ROOT / "params.yaml")
-    write_parquet(tmp_path / "train.parquet", prepare(map_sample(rows, "sample"), split).train)
+    snapshot = load_key(dt.date, "collect", "release_date_lte", ROOT / "params.yaml")
+    train_df = prepare(map_sample(rows, "sample"), split, snapshot).train
+    write_parquet(tmp_path / "train.parquet", train_df)
     runs = {
         name: subprocess.Popen(
             [
