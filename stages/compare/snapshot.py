@@ -52,9 +52,11 @@ class Reader(Protocol):
 
     notes: list[str]
 
-    def read(self, path: str) -> str | None: ...
+    def read(self, path: str) -> str | None:
+        """The text of `path` (relative to the repository root), None where it is missing."""
 
-    def pngs(self, folder: str) -> list[str]: ...
+    def pngs(self, folder: str) -> list[str]:
+        """The names of the PNG files directly in `folder`, sorted."""
 
 
 def parse_json(text: str | None, where: str) -> dict[str, Any] | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from stages.compare.markdown import render
+import datetime as dt
+
+from stages.compare.gate import Decision, Guard
+from stages.compare.markdown import decision_markdown, render
 from stages.compare.snapshot import Snapshot
 
 
@@ -44,3 +47,12 @@ def test_render_base_without_metrics() -> None:
     assert "The base has no metrics yet" in md
     assert "| `roc_auc` | — | 0.7 |  | new |" in md
     assert "The base has no params" in md
+
+
+def test_decision_markdown_lists_reasons_and_guarded_metrics() -> None:
+    guard = Guard("log_loss", 0.5, 0.52, 0.02, 0.02, True)
+    decision = Decision("review", ("log_loss is worse",), (guard,))
+    md = decision_markdown(decision, dt.date(2012, 6, 30), "`main` (abc123)")
+    assert md.startswith("# Retrain on data up to 2012-06-30: gated: open for review\n")
+    assert "- log_loss is worse" in md
+    assert "| `log_loss` | 0.5 | 0.52 | 0.02 |" in md
