@@ -1,14 +1,14 @@
-"""Plumbing shared by the benchmarks, on top of the test-suite's helpers (one copy of each)."""
+"""Plumbing shared by the benchmarks, on top of the plain test helpers in tests/support.py."""
 
 from __future__ import annotations
 
 import os
 import resource
-import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, copy_project, tool_env
+from tests.support import ROOT, copy_project
+from tests.support import sh as run
 
 __all__ = ["ROOT", "RUNS", "project_copy", "sh", "timed"]
 
@@ -18,9 +18,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 def sh(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None) -> float:
     """Run a command, fail loudly, return its wall time in seconds."""
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=env or tool_env(), capture_output=True, text=True
-    )
+    proc = run(*cmd, cwd=cwd, check=False, env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -17,16 +17,18 @@ from pathlib import Path
 from bench._util import RUNS, project_copy
 from bench._util import sh as _sh
 from bench._util import timed as _timed
-from tests.conftest import aws_env, make_bucket, use_s3_remote
+from tests.support import aws_env, make_bucket, use_s3_remote
 
 BUCKET = "bench"
 
 
 def sh(*cmd: str | Path, cwd: Path) -> float:
+    """bench._util.sh with the fake AWS credentials every command here needs for moto."""
     return _sh(*cmd, cwd=cwd, env=aws_env())
 
 
 def timed(*cmd: str | Path, cwd: Path) -> tuple[float, float]:
+    """bench._util.timed with the fake AWS credentials."""
     return _timed(*cmd, cwd=cwd, env=aws_env())
 
 
@@ -36,16 +38,18 @@ def yaml_parser() -> str:
 
     if CParser is not None:
         return "C (ruamel.yaml.clib)"
-    return "pure Python (ruamel.yaml.clib missing: `make install`), repro --pull ~1 s slower"
+    return "pure Python (ruamel.yaml.clib missing: `make install`), repro --pull is slower"
 
 
 def clone(src: Path, dest: Path, endpoint: str) -> Path:
+    """A fresh git clone of `src` using the bench bucket: nothing cached, as on a CI runner."""
     sh("git", "clone", "-q", src, dest, cwd=dest.parent)
     use_s3_remote(dest, endpoint, BUCKET)
     return dest
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Start moto, push the reproduced project once, then time pull, repro --pull and report."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,8 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from tests.support import BIN, ROOT, copy_project, sh, tool_env  # noqa: F401 (tests import them)
 
 
 def sklearn_raw(estimator: Any, enc: np.ndarray) -> np.ndarray:
@@ -26,23 +24,6 @@ def sklearn_raw(estimator: Any, enc: np.ndarray) -> np.ndarray:
     raw += estimator._baseline_prediction
     estimator._predict_iterations(enc, estimator._predictors, raw, False, 1)
     return raw
-
-
-def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for child processes: our venv first, no analytics, a fixed git identity."""
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        DVC_NO_ANALYTICS="1",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-        GIT_CONFIG_NOSYSTEM="1",
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(extra or {})
-    return env
 
 
 # What a child process reports of numpy's SIMD dispatch: every extension this CPU has above
@@ -86,39 +67,6 @@ def baseline_cpu_env() -> dict[str, str]:
     env = tool_env(extra)
     assert cpu_extensions(env) == [], f"NPY_DISABLE_CPU_FEATURES did not take: {extra}"
     return env
-
-
-def sh(
-    *cmd: str | Path, cwd: Path, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=env or tool_env(), capture_output=True, text=True
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
-
-
-def project_files() -> list[str]:
-    """Tracked and untracked-but-not-ignored files: the project as the developer sees it."""
-    out = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sorted(p for p in out.split("\0") if p and (ROOT / p).is_file())
-
-
-def copy_project(dest: Path) -> Path:
-    for rel in project_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target)
-    return dest
 
 
 @pytest.fixture
@@ -167,23 +115,6 @@ def records() -> Callable[..., list[dict[str, Any]]]:
     return build
 
 
-def aws_env(endpoint: str | None = None, **extra: str) -> dict[str, str]:
-    """Child env with fake AWS credentials and no instance-metadata lookups (loopback only)."""
-    env = tool_env()
-    for key in [k for k in env if k.startswith("AWS_")]:
-        del env[key]
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_CONFIG_FILE="/nonexistent/aws-config",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
-    )
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """A real S3-protocol server (moto) on loopback with a random free port; yields its URL."""
@@ -196,24 +127,6 @@ def s3_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
-
-
-def make_bucket(endpoint: str, name: str) -> None:
-    import boto3
-
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=name)
-
-
-def use_s3_remote(repo: Path, endpoint: str, bucket: str, prefix: str = "store") -> None:
-    """Point the repo's default remote `storage` at the test bucket, locally (config.local)."""
-    sh("dvc", "remote", "modify", "--local", "storage", "url", f"s3://{bucket}/{prefix}", cwd=repo)
-    sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", endpoint, cwd=repo)
 
 
 @pytest.fixture(scope="session")

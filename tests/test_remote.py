@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import aws_env, make_bucket, mini_commit, sh, use_s3_remote
+from tests.conftest import mini_commit
+from tests.support import aws_env, make_bucket, sh, use_s3_remote
 
 pytestmark = pytest.mark.e2e
 

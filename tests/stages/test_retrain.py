@@ -1,8 +1,7 @@
-"""The retrain gate: params edit, decision rules, and the command on real git + DVC repos."""
+"""The `retrain` command on real git + DVC repositories: params edit, repro, gate."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import subprocess
@@ -11,53 +10,9 @@ from typing import Any
 
 import pytest
 
-from stages.core.cli import UserError
-from stages.retrain import EXIT_COMMIT, EXIT_FAILED, EXIT_GATED, RetrainParams, decide
-from stages.retrain import set_release_date_lte as set_lte
-from tests.conftest import ROOT, mini_commit, mini_params, sh
-
-PARAMS = RetrainParams(guarded_metrics=("roc_auc", "log_loss"), tolerance=0.01)
-
-
-def test_date_edit_keeps_every_other_byte() -> None:
-    text = (ROOT / "params.yaml").read_text()
-    new = set_lte(text, dt.date(2026, 11, 28))
-    old_lines, new_lines = text.splitlines(), new.splitlines()
-    changed = [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b]
-    assert len(changed) == 1
-    assert changed[0][1].strip().startswith('release_date_lte: "2026-11-28"')
-    assert set_lte(new, dt.date(2026, 11, 28)) == new
-
-
-def test_date_edit_only_in_collect_and_keeps_comment() -> None:
-    text = 'other:\n  release_date_lte: "x"\ncollect:\n  release_date_lte: 2010-01-01  # end\n'
-    assert set_lte(text, dt.date(2011, 2, 3)) == (
-        'other:\n  release_date_lte: "x"\ncollect:\n  release_date_lte: "2011-02-03"  # end\n'
-    )
-    with pytest.raises(UserError, match=r"collect.release_date_lte not found"):
-        set_lte("collect:\n  source: x\n", dt.date(2011, 2, 3))
-
-
-def test_decide_rules() -> None:
-    ok = {"passed": True}
-    base = {"roc_auc": 0.70, "log_loss": 0.50, "rows": 10}
-    assert decide(ok, base, {**base, "rows": 12}, PARAMS).action == "commit"
-    within = {"roc_auc": 0.695, "log_loss": 0.505, "rows": 10}
-    assert decide(ok, base, within, PARAMS).action == "commit"
-    better = {"roc_auc": 0.80, "log_loss": 0.40, "rows": 10}
-    assert decide(ok, base, better, PARAMS).exit_code == EXIT_COMMIT
-
-    worse = decide(ok, base, {"roc_auc": 0.70, "log_loss": 0.52, "rows": 10}, PARAMS)
-    assert worse.exit_code == EXIT_GATED
-    assert worse.reasons == (
-        "log_loss is worse by 0.02 (0.5 -> 0.52), more than the tolerance 0.01",
-    )
-    assert decide({"passed": False}, base, base, PARAMS).reasons == (
-        "data validation did not pass",
-    )
-    assert "the base has no metrics to compare with" in decide(ok, None, base, PARAMS).reasons
-    with pytest.raises(UserError, match="direction is unknown"):
-        decide(ok, base, base, RetrainParams(guarded_metrics=("rows",), tolerance=0.0))
+from stages.compare.gate import EXIT_COMMIT, EXIT_FAILED, EXIT_GATED
+from tests.conftest import mini_commit, mini_params
+from tests.support import sh
 
 
 def retrain(repo: Path, out: Path, date: str = "2012-06-30") -> subprocess.CompletedProcess[str]:
