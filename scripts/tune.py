@@ -22,7 +22,8 @@ from sklearn import metrics as skm
 
 from stages.core.cli import run
 from stages.core.params import load_section
-from stages.model.fit import TrainParams, expanding_window, single_thread
+from stages.model.fit import expanding_window, single_thread
+from stages.model.params import TrainParams
 from stages.model.metrics import rmse_log
 
 log = logging.getLogger(__name__)

@@ -245,7 +245,6 @@ def small_train_params() -> Any:
         min_category_count=2,
         prior_strength=5.0,
         budget_years=3,
-        use_runtime=False,
         threshold_years=3,
     )
 

@@ -25,7 +25,6 @@ def make_features(**overrides: Any) -> MovieFeatures:
         "min_category_count": 2,
         "prior_strength": 5.0,
         "budget_years": 3,
-        "use_runtime": False,
     }
     return MovieFeatures(**(settings | overrides))
 
@@ -150,10 +149,82 @@ def test_unseen_category_maps_to_other(records: Callable[..., list[dict[str, Any
     assert feats.categories("certification")[int(code)] == OTHER
 
 
-def test_runtime_is_optional(records: Callable[..., list[dict[str, Any]]]) -> None:
+def test_runtime_is_used_when_its_known_ness_does_not_follow_the_outcome(
+    records: Callable[..., list[dict[str, Any]]],
+) -> None:
     df = frame(records())
-    assert "runtime" in make_features(use_runtime=True).fit(df).frame(df)
-    assert "runtime" not in make_features(use_runtime=False).fit(df).frame(df)
+    y = df["success"].to_numpy()
+    assert "runtime" in make_features().fit(df, y).frame(df)
+    flops_lack_it = df.assign(runtime=df["runtime"].where(y == 1, None))
+    feats = make_features().fit(flops_lack_it, y)
+    assert feats.runtime_gap_ == 1.0
+    assert "runtime" not in feats.frame(df)
+
+
+def test_a_field_no_training_film_fills_is_left_out(
+    records: Callable[..., list[dict[str, Any]]],
+) -> None:
+    """TMDB never sets a distributor: no constant column, no 'lowest company id' stand-in."""
+    df = frame(records()).assign(distributor=None, certification=None)
+    feats = make_features().fit(df)
+    names = set(feats.get_feature_names_out())
+    left_out = {"distributor", "certification", "cast_prior_films", "company_prior_films"}
+    assert left_out.isdisjoint(names)
+    assert {"director_prior_films", "creative_type", "source_material"} <= names
+    assert feats.empty_fields_ == [
+        "cast",
+        "certification",
+        "collection",
+        "distributor",
+        "original_language",
+        "production_companies",
+    ]
+
+
+def test_a_collection_makes_a_sequel_only_after_its_first_film() -> None:
+    """TMDB attaches a collection to every film of a franchise, the first one included."""
+    recs = [
+        make_record(1, title="Saga", collection="Saga Collection", release_date="2001-05-01"),
+        make_record(
+            2, title="Saga Returns", collection="Saga Collection", release_date="2003-05-01"
+        ),
+        make_record(3, title="Alone", release_date="2002-01-01"),
+        make_record(4, title="Other", release_date="2008-01-01"),
+    ]
+    for rec in recs:
+        rec["is_sequel"] = False
+    df = frame(recs)
+    X = make_features(min_category_count=1).fit(df).frame(df).set_index(df["id"])
+    assert X.loc[1, "is_sequel"] == 0.0
+    assert X.loc[2, "is_sequel"] == 1.0
+    assert X.loc[2, "collection_prior_films"] == 1
+    assert X.loc[3, "is_sequel"] == 0.0
+
+
+def test_cast_and_companies_pool_the_earlier_films_of_all_their_members() -> None:
+    budget = 10_000_000
+    recs = [
+        make_record(1, cast=["Ann", "Bob"], release_date="2000-01-01", revenue=4 * budget),
+        make_record(
+            2, cast=["Bob", "Cid", "Dee", "Eve"], release_date="2001-01-01", revenue=budget
+        ),
+        make_record(3, cast=["Ann", "Bob", "Cid"], release_date="2002-01-01", revenue=budget),
+        make_record(
+            4, cast=["Zed", "Yul", "Xan", "Eve"], release_date="2002-02-01", revenue=budget
+        ),
+        make_record(5, release_date="2008-01-01"),
+    ]
+    for rec in recs:
+        rec["budget"] = budget
+        rec["revenue"] = rec["revenue"] if rec["id"] == 1 else budget
+    df = frame(recs)
+    X = make_features(prior_strength=0.0).fit(df).frame(df).set_index(df["id"])
+    # film 3: Ann has film 1; Bob films 1 and 2; Cid film 2 -> 4 earlier appearances
+    assert X.loc[3, "cast_prior_films"] == 4
+    rois = np.log1p(np.array([4.0, 1.0]) * budget) - np.log1p(budget)
+    assert X.loc[3, "cast_prior_log_roi"] == pytest.approx((2 * rois[0] + 2 * rois[1]) / 4)
+    # film 4: Eve was 5th-billed in film 2 (not top-billed), so nothing counts
+    assert X.loc[4, "cast_prior_films"] == 0
 
 
 def test_no_feature_nearly_copies_the_label_on_the_bundled_sample() -> None:
@@ -185,8 +256,12 @@ def test_categorical_columns_hold_codes_the_heads_are_told_about(
     train, test = sample
     feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
     X = feats.frame(test)
-    assert list(feats.get_feature_names_out()[feats.categorical_mask_]) == list(CATEGORICAL)
-    for name in CATEGORICAL:
+    names = list(feats.get_feature_names_out())
+    assert list(feats.get_feature_names_out()[feats.categorical_mask_]) == [
+        c for c in CATEGORICAL if c in names
+    ]
+    assert "language" not in names  # the sample has no original language
+    for name in X.columns[feats.categorical_mask_]:
         codes = X[name].dropna().to_numpy()
         assert set(codes) <= set(range(len(feats.categories(name)))), name
         assert (codes == codes.astype(int)).all()
