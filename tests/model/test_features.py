@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.collect import map_sample, read_sample
 from stages.core.schema import POST_RELEASE, PRE_RELEASE
 from stages.model.features import HISTORY_FIELDS, INPUT_FIELDS, MovieFeatures
 from stages.model.fit import MAX_LABEL_CORRELATION, label_correlations
 from stages.prepare import PrepareParams, prepare
+from stages.sources.sample import map_sample, read_sample
 from tests.conftest import ROOT, make_record
 
 SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.collect import map_sample, read_sample
 from stages.model.features import (
     CATEGORICAL,
     INPUT_FIELDS,
@@ -20,6 +19,7 @@ from stages.model.features import (
     MovieFeatures,
 )
 from stages.prepare import PrepareParams, prepare
+from stages.sources.sample import map_sample, read_sample
 from tests.conftest import ROOT
 
 SPLIT = PrepareParams(2.0, dt.date(2006, 1, 1), dt.date(2011, 12, 31), 10_000)

@@ -11,13 +11,13 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
-from stages.collect import map_sample, read_sample
 from stages.model import portable
 from stages.model.features import MovieFeatures
 from stages.model.fit import fit_heads
 from stages.prepare import prepare
 from stages.scoring import fastpath
 from stages.scoring.score import FAST_PATH, prepare_model, score, shared_features
+from stages.sources.sample import map_sample, read_sample
 from tests.conftest import ROOT, fixture_split, sklearn_raw, small_train_params
 
 SPLIT = fixture_split()

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.collect import map_sample, read_sample
 from stages.core.cli import UserError
 from stages.core.io import write_parquet
 from stages.core.params import load_section
@@ -27,6 +26,7 @@ from stages.model.fit import (
 )
 from stages.prepare import PrepareParams, prepare
 from stages.scoring.score import Movie, movie_columns, prepare_model, score, shared_features
+from stages.sources.sample import map_sample, read_sample
 from stages.train import train
 from tests.conftest import ROOT, baseline_cpu_env, fixture_split, small_train_params, tool_env
 
