@@ -23,8 +23,8 @@ from sklearn import metrics as skm
 from stages.core.cli import run
 from stages.core.params import load_section
 from stages.model.fit import expanding_window, single_thread
-from stages.model.params import TrainParams
 from stages.model.metrics import rmse_log
+from stages.model.params import TrainParams
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.collect import map_sample, read_sample
 from stages.core.schema import POST_RELEASE, PRE_RELEASE
 from stages.model.features import CATEGORICAL, HISTORY_FIELDS, INPUT_FIELDS, OTHER, MovieFeatures
 from stages.model.fit import MAX_LABEL_CORRELATION, label_correlations
 from stages.prepare import prepare
+from stages.sources.sample import map_sample, read_sample
 from tests.conftest import ROOT, SNAPSHOT, fixture_split, make_record
 
 SPLIT = fixture_split()

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.collect import map_sample, read_sample
 from stages.core.cli import UserError
 from stages.core.io import write_parquet
 from stages.core.params import load_key, load_section
@@ -27,6 +26,7 @@ from stages.model.fit import (
     thresholds_from,
 )
 from stages.prepare import PrepareParams, prepare
+from stages.sources.sample import map_sample, read_sample
 from stages.train import train
 from tests.conftest import (
     ROOT,

@@ -1,1 +1,1 @@
-"""The TMDB API v3 client, its on-disk cache and the collection it drives."""
+"""The TMDB API v3 source: client, discovery, details, changes, cache and the collection."""

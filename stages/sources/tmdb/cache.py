@@ -41,7 +41,8 @@ class CacheError(Exception):
     """The cache file cannot be used (corrupt, or written by an incompatible version)."""
 
 
-def dumps_record(rec: dict[str, Any]) -> str:
+def _dumps_record(rec: dict[str, Any]) -> str:
+    """Sorted keys and no NaN: the same record is stored, and later written, as the same text."""
     return json.dumps(rec, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
@@ -70,6 +71,7 @@ class TmdbCache:
 
     # meta
     def get_meta(self, key: str) -> str | None:
+        """A bookkeeping value (schema version, last change sync); None if never set."""
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -78,26 +80,21 @@ class TmdbCache:
 
     # movies
     def put_movie(self, rec: dict[str, Any], fetched_at: float) -> None:
+        """Store a fetched film as fresh, in one commit: a film that came back is no longer gone."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute(
                 "INSERT OR REPLACE INTO movies (id, fetched_at, stale, record) VALUES (?, ?, 0, ?)",
-                (rec["id"], fetched_at, dumps_record(rec)),
+                (rec["id"], fetched_at, _dumps_record(rec)),
             )
             self.db.execute("DELETE FROM gone WHERE id = ?", (rec["id"],))
 
     def put_gone(self, movie_id: int, reason: str) -> None:
+        """Remember an id TMDB does not know: not asked again until /movie/changes names it."""
         self.db.execute(
             "INSERT OR REPLACE INTO gone (id, reason, at) VALUES (?, ?, ?)",
             (movie_id, reason, time.time()),
         )
-
-    def movie_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM movies").fetchone()[0])
-
-    def fetched_at(self, movie_id: int) -> float | None:
-        row = self.db.execute("SELECT fetched_at FROM movies WHERE id = ?", (movie_id,)).fetchone()
-        return None if row is None else float(row[0])
 
     # discovery
     def windows(self, qkey: str, gte: dt.date, lte: dt.date) -> list[tuple[dt.date, dt.date, int]]:
@@ -159,6 +156,7 @@ class TmdbCache:
         return [int(r[0]) for r in self.db.execute(self._TO_FETCH, self._args(qkeys, gte, lte))]
 
     def listed_count(self, qkeys: Sequence[str], gte: dt.date, lte: dt.date) -> int:
+        """Distinct ids listed in range by any of `qkeys` (a film can match several queries)."""
         return int(self.db.execute(self._COUNT, self._args(qkeys, gte, lte)).fetchone()[0])
 
     def records(self, qkeys: Sequence[str], gte: dt.date, lte: dt.date) -> Iterator[str]:
