@@ -232,6 +232,9 @@ def prepare(
     report = {
         "rows_in": len(records),
         "rows_out": len(df),
+        "sources": {
+            str(k): int(v) for k, v in df["data_source"].value_counts().sort_index().items()
+        },
         "dropped": dict(sorted(dropped.items())),
         "fixed": dict(sorted(fixed.items())),
         "immature": {

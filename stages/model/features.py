@@ -124,7 +124,7 @@ def _flags(values: np.ndarray) -> np.ndarray:
 def known(X: Records, name: str) -> np.ndarray:
     """Where an input field has a value (a non-empty list, for list fields)."""
     values = _objects(X, name)
-    if values.dtype == object and any(isinstance(v, list | tuple) for v in values):
+    if any(isinstance(v, list | tuple | np.ndarray) for v in values):  # parquet gives arrays
         return np.fromiter((len(v) > 0 for v in values), dtype=bool, count=len(values))
     return ~pd.isna(values)
 

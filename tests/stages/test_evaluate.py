@@ -54,7 +54,8 @@ import pytest  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from stages.backtest import backtest  # noqa: E402
-from stages.evaluate import EvaluateParams, model_card, run_evaluation  # noqa: E402
+from stages.evaluate import EvaluateParams, run_evaluation  # noqa: E402
+from stages.model.card import model_card  # noqa: E402
 from stages.model.metrics import bootstrap_auc_ci, rank_auc  # noqa: E402
 from stages.model.plots import write_pngs  # noqa: E402
 from stages.prepare import prepare  # noqa: E402
