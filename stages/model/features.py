@@ -1,9 +1,12 @@
 """Pre-release features: one transformer shared by training and serving, one code path.
 
 `transform` reads only INPUT_FIELDS (pre-release fields of stages.core.schema; tests enforce
-it) and returns a float matrix whose categorical columns hold integer codes (NaN = missing),
-which the heads are fitted on with an explicit categorical mask: scikit-learn then builds no
-encoder per call.
+it) and returns a plain float matrix: categories are one-hot columns `name=value` (all NaN
+when the value is unknown). Why not integer codes with a categorical mask: scikit-learn's
+gradient boosting then runs a ColumnTransformer on every predict call, which costs more than
+its trees for a single film (measured in bench/serve.py); one-hot columns keep scoring on
+the heads' public predict with nothing in between, for a loss of a few thousandths of ROC
+AUC.
 
 `fit` additionally reads the training films' revenue (HISTORY_FIELDS) to store their track
 record: release day, keys (director, top-billed cast, companies, TMDB collection) and
@@ -251,7 +254,6 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         self.categories_["season"] = sorted(set(SEASONS))
         self._fit_history(X)
         self.feature_names_out_ = np.array(self._columns(), dtype=object)
-        self.categorical_mask_ = np.isin(self.feature_names_out_, CATEGORICAL)
         return self
 
     @staticmethod
@@ -311,8 +313,15 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         ]
         for kind in self.track_kinds:
             numeric += [f"{kind}_prior_films", f"{kind}_prior_log_roi"]
-        categorical = [c for c in CATEGORICAL if self._usable(CATEGORICAL_FIELDS[c])]
-        return numeric + [f"genre_{g}" for g in self.genres_] + categorical
+        onehot = [
+            f"{name}={value}" for name in self.categorical_names for value in self.categories(name)
+        ]
+        return numeric + [f"genre_{g}" for g in self.genres_] + onehot
+
+    @property
+    def categorical_names(self) -> list[str]:
+        """The categorical inputs some training film fills."""
+        return [c for c in CATEGORICAL if self._usable(CATEGORICAL_FIELDS[c])]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return self.feature_names_out_
@@ -322,7 +331,7 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         return [*self.categories_[name], OTHER]
 
     def frame(self, X: Records) -> pd.DataFrame:
-        """transform(X) with column names, for analysis and tests (codes stay codes)."""
+        """transform(X) with column names, for analysis and tests."""
         return pd.DataFrame(self.transform(X), columns=list(self.feature_names_out_))
 
     def transform(self, X: Records) -> np.ndarray:
@@ -364,17 +373,18 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
             out[f"genre_{g}"] = onehot[:, j]
         season = np.array([None, *SEASONS], dtype=object)[np.where(nat, 0, month)]
         raw = self._categorical_inputs(X, season)
-        for name in CATEGORICAL:  # a category's code, else missing (NaN) or OTHER
-            if name not in names:
-                continue
-            other = float(len(self.categories_[name]))
+        for name in self.categorical_names:  # one-hot of the category, else OTHER; NaN: unknown
+            values = self.categories(name)
+            other = len(values) - 1
             codes = np.fromiter(
                 map(self._category_codes(name).get, raw[name], itertools.repeat(other)),
-                dtype=np.float64,
+                dtype=np.intp,
                 count=n,
             )
-            codes[pd.isna(raw[name])] = np.nan
-            out[name] = codes
+            onehot = (codes[:, None] == np.arange(len(values))).astype(np.float64)
+            onehot[pd.isna(raw[name])] = np.nan
+            for j, value in enumerate(values):
+                out[f"{name}={value}"] = onehot[:, j]
         return np.column_stack([out[name] for name in self.feature_names_out_])
 
     @staticmethod
@@ -446,13 +456,13 @@ class MovieFeatures(TransformerMixin, BaseEstimator):
         onehot[rows[cols >= 0], cols[cols >= 0]] = 1.0
         return onehot
 
-    def _category_codes(self, name: str) -> dict[str, float]:
-        """Category -> code of a categorical output column, built once."""
+    def _category_codes(self, name: str) -> dict[str, int]:
+        """Category -> its position in categories(name), built once."""
         cache = self._cache()
         key = f"codes:{name}"
         if key not in cache:
-            cache[key] = {v: float(i) for i, v in enumerate(self.categories(name))}
-        codes: dict[str, float] = cache[key]
+            cache[key] = {v: i for i, v in enumerate(self.categories(name))}
+        codes: dict[str, int] = cache[key]
         return codes
 
     def _track_record(

@@ -23,7 +23,7 @@ from stages.core.schema import POST_RELEASE
 from stages.model import portable
 from stages.model.artifact import Baselines, Model
 from stages.model.baselines import BudgetLinear, BudgetLogistic
-from stages.model.features import CATEGORICAL, MovieFeatures
+from stages.model.features import MovieFeatures
 from stages.model.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,10 @@ def features(params: TrainParams) -> MovieFeatures:
 
 
 def head(
-    params: TrainParams, categorical: np.ndarray, task: str = "classify"
+    params: TrainParams, task: str = "classify"
 ) -> HistGradientBoostingClassifier | HistGradientBoostingRegressor:
     """Gradient boosting on the feature matrix; `classify` predicts success, `regress`
-    log1p(revenue). `categorical` marks the columns that hold category codes."""
+    log1p(revenue)."""
     estimator = (
         HistGradientBoostingClassifier if task == "classify" else HistGradientBoostingRegressor
     )
@@ -65,7 +65,6 @@ def head(
         max_leaf_nodes=params.max_leaf_nodes,
         min_samples_leaf=params.min_samples_leaf,
         l2_regularization=params.l2_regularization,
-        categorical_features=categorical,
         early_stopping=False,
         random_state=params.seed,
     )
@@ -76,12 +75,10 @@ def log_revenue(df: pd.DataFrame) -> np.ndarray:
     return portable.log1p(df["revenue"].to_numpy(float))
 
 
-def label_correlations(frame: pd.DataFrame, y: np.ndarray, skip: Sequence[str]) -> dict[str, float]:
-    """|Pearson correlation| of each numeric feature with the label (missing values dropped)."""
+def label_correlations(frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """|Pearson correlation| of each feature with the label (missing values dropped)."""
     out = {}
     for name in frame.columns:
-        if name in skip:
-            continue
         x = frame[name].to_numpy(float)
         ok = np.isfinite(x)
         if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
@@ -121,7 +118,7 @@ def leakage_problems(frame: pd.DataFrame, y: np.ndarray, year: np.ndarray) -> li
         for name, shift in sorted(coverage_shifts(frame, year).items())
         if shift > MAX_COVERAGE_SHIFT
     ]
-    corr = label_correlations(frame, y, skip=CATEGORICAL)
+    corr = label_correlations(frame, y)
     problems += [
         f"feature '{name}' has |correlation| {c:.3f} with the label on the training set "
         f"(> {MAX_LABEL_CORRELATION}); it leaks the outcome, remove it"
@@ -173,15 +170,14 @@ def fit_model(df: pd.DataFrame, params: TrainParams, regress: bool = True) -> Mo
     feats = features(params).fit(df, y)
     check_leakage(feats, df, y)
     X = feats.transform(df)
-    mask = feats.categorical_mask_
-    regressor, linear = head(params, mask, "regress"), BudgetLinear()
+    regressor, linear = head(params, "regress"), BudgetLinear()
     if regress:
         target = log_revenue(df)
         regressor.fit(X, target)
         linear.fit(df, target)
     return Model(
         features=feats,
-        classifier=head(params, mask).fit(X, y),
+        classifier=head(params).fit(X, y),
         regressor=regressor,
         baselines=Baselines(
             majority=DummyClassifier(strategy="prior").fit(df[["budget"]], y),

@@ -144,9 +144,10 @@ def test_budget_is_compared_with_the_trailing_median(
 def test_unseen_category_maps_to_other(records: Callable[..., list[dict[str, Any]]]) -> None:
     df = frame(records())
     feats = make_features().fit(df)
-    row = df.head(1).assign(certification="NC-17")
-    code = feats.frame(row)["certification"].iloc[0]
-    assert feats.categories("certification")[int(code)] == OTHER
+    row = feats.frame(df.head(1).assign(certification="NC-17"))
+    flags = row.filter(like="certification=").iloc[0]
+    assert flags[f"certification={OTHER}"] == 1.0
+    assert flags.sum() == 1.0
 
 
 def test_runtime_is_used_when_its_known_ness_does_not_follow_the_outcome(
@@ -168,9 +169,11 @@ def test_a_field_no_training_film_fills_is_left_out(
     df = frame(records()).assign(distributor=None, certification=None)
     feats = make_features().fit(df)
     names = set(feats.get_feature_names_out())
-    left_out = {"distributor", "certification", "cast_prior_films", "company_prior_films"}
+    left_out = {"cast_prior_films", "company_prior_films"}
     assert left_out.isdisjoint(names)
-    assert {"director_prior_films", "creative_type", "source_material"} <= names
+    assert not [n for n in names if n.startswith(("distributor=", "certification="))]
+    assert feats.categorical_names == ["source_material", "creative_type", "season"]
+    assert "director_prior_films" in names
     assert feats.empty_fields_ == [
         "cast",
         "certification",
@@ -232,13 +235,13 @@ def test_no_feature_nearly_copies_the_label_on_the_bundled_sample() -> None:
     sample = ROOT / "data" / "sample" / "movies.json.gz"
     train = prepare(map_sample(read_sample(sample), str(sample)), SPLIT, SNAPSHOT).train
     feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
-    corr = label_correlations(feats.frame(train), train["success"].to_numpy(), CATEGORICAL)
+    corr = label_correlations(feats.frame(train), train["success"].to_numpy())
     assert {"log_budget", "director_prior_log_roi", "company_prior_log_roi"} <= set(corr)
     worst = max(corr, key=corr.__getitem__)
     assert corr[worst] <= MAX_LABEL_CORRELATION, worst
     # a post-release field would fail the same check: revenue/budget nearly is the label
     leaky = pd.DataFrame({"log_roi": np.log(train["revenue"] / train["budget"])})
-    assert label_correlations(leaky, train["success"].to_numpy(), ())["log_roi"] > 0.7
+    assert label_correlations(leaky, train["success"].to_numpy())["log_roi"] > 0.7
 
 
 @pytest.fixture(scope="module")
@@ -248,24 +251,21 @@ def sample() -> tuple[pd.DataFrame, pd.DataFrame]:
     return out.train, out.test
 
 
-def test_categorical_columns_hold_codes_the_heads_are_told_about(
+def test_categories_are_one_hot_columns_and_unknown_is_missing(
     sample: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    """Codes 0..k-1 for the fitted categories, k for OTHER, NaN for missing; the mask marks
-    exactly those columns, so the heads build no encoder of their own."""
+    """One column per fitted category and OTHER: exactly one 1.0 for a known value, all NaN
+    for an unknown one, so the heads need no encoder of their own."""
     train, test = sample
     feats = make_features(top_k_categories=20, min_category_count=10).fit(train)
     X = feats.frame(test)
-    names = list(feats.get_feature_names_out())
-    assert list(feats.get_feature_names_out()[feats.categorical_mask_]) == [
-        c for c in CATEGORICAL if c in names
-    ]
-    assert "language" not in names  # the sample has no original language
-    for name in X.columns[feats.categorical_mask_]:
-        codes = X[name].dropna().to_numpy()
-        assert set(codes) <= set(range(len(feats.categories(name)))), name
-        assert (codes == codes.astype(int)).all()
-    assert X["certification"].isna().sum() == test["certification"].isna().sum()
+    assert feats.categorical_names == [c for c in CATEGORICAL if c != "language"]
+    for name in feats.categorical_names:
+        group = X[[f"{name}={v}" for v in feats.categories(name)]]
+        known = test["certification"].notna() if name == "certification" else None
+        assert set(group.sum(axis=1, min_count=1).dropna()) == {1.0}, name
+        if known is not None:
+            assert (group.isna().all(axis=1) == ~known.to_numpy()).all()
 
 
 def test_one_array_per_field_gives_the_frames_features(

@@ -137,26 +137,18 @@ def test_missing_model_file_is_a_user_error(tmp_path: Path) -> None:
     )
 
 
-def test_category_codes_score_like_scikit_learns_own_encoding(train_df: pd.DataFrame) -> None:
-    """Heads fitted on integer codes with an explicit categorical mask make the predictions
-    scikit-learn makes when it encodes the same categories itself (pandas dtypes): no
-    per-call encoder is needed to get the same model."""
+def test_heads_score_the_feature_matrix_with_nothing_in_between(train_df: pd.DataFrame) -> None:
+    """The heads are plain estimators on the feature step's matrix: refitting one on
+    Model.encode gives the model's own scores, and scikit-learn keeps no per-call
+    preprocessing (no categorical encoder) inside them."""
     model = fit_model(train_df, PARAMS)
-    feats = model.features
-    frame = feats.frame(train_df)
-    for name in frame.columns[feats.categorical_mask_]:
-        codes = frame[name].fillna(-1).astype(int)
-        frame[name] = pd.Categorical.from_codes(codes, categories=feats.categories(name))
-    reference = head(PARAMS, feats.categorical_mask_).set_params(categorical_features="from_dtype")
-    reference.fit(frame, train_df["success"].to_numpy())
     X = model.encode(train_df)
-    np.testing.assert_allclose(
-        model.success_probability(X), reference.predict_proba(frame)[:, 1], rtol=1e-12
-    )
-    regressor = head(PARAMS, feats.categorical_mask_, "regress")
-    np.testing.assert_array_equal(
-        regressor.fit(X, log_revenue(train_df)).predict(X), model.log_revenue(X)
-    )
+    clf = head(PARAMS).fit(X, train_df["success"].to_numpy())
+    np.testing.assert_array_equal(clf.predict_proba(X)[:, 1], model.success_probability(X))
+    regressor = head(PARAMS, "regress").fit(X, log_revenue(train_df))
+    np.testing.assert_array_equal(regressor.predict(X), model.log_revenue(X))
+    assert model.classifier.is_categorical_ is None  # documented: None without categories
+    assert model.regressor.is_categorical_ is None
 
 
 def test_isolated_load_gives_the_same_model_and_the_same_errors(
