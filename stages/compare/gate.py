@@ -1,24 +1,39 @@
-"""The retrain gate: commit a retrained model only if no guarded metric got worse.
+"""The retrain gate: champion (the base's model) against challenger (the retrained model) on the
+same test films.
 
-Worse means by more than `retrain.tolerance`, in the metric's own direction; data that did not
-pass validation, or a side without metrics, always goes to a human for review.
+The rule: commit when data validation passed and, on the same films, no guarded metric of the
+challenger is worse than the champion's by more than `retrain.tolerance` (absolute, in the
+metric's own direction, on the point estimate). The paired bootstrap interval of each
+difference is reported beside it for the reviewer; it does not decide. Anything else goes to a
+human for review.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from stages.compare.delta import compare
 from stages.compare.direction import direction
-from stages.compare.flat import Scalar
 from stages.core.cli import UserError
+
+if TYPE_CHECKING:  # paired imports sklearn; `report` imports this module for the markdown
+    from stages.compare.paired import SameRows
 
 # Exit codes of `retrain`: what the workflow does next (see stages/retrain.py).
 EXIT_COMMIT = 0
 EXIT_FAILED = 1
+EXIT_NOTHING = 3  # the repro changed no output the gate compares: nothing to commit
 EXIT_GATED = 10
+
+# The metrics both models are scored on, on the same rows (computed in stages.compare.paired).
+COMPARED = ("roc_auc", "pr_auc", "log_loss", "brier")
+
+RULE = (
+    "commit when data validation passed and, on the same test films, no guarded metric of "
+    "the new model is worse than the base model's by more than the tolerance (point "
+    "estimate); the paired bootstrap intervals are shown, they do not decide"
+)
 
 
 @dataclass(frozen=True)
@@ -28,15 +43,28 @@ class RetrainParams:
     guarded_metrics: tuple[str, ...]
     tolerance: float
 
+    def check(self, where: str = "params.yaml") -> None:
+        """A UserError for a guarded metric the same-rows comparison does not compute."""
+        for key in self.guarded_metrics:
+            if key not in COMPARED:
+                raise UserError(
+                    f"{where}: retrain.guarded_metrics has '{key}'; the same-rows comparison "
+                    f"computes {', '.join(COMPARED)}"
+                )
+        if self.tolerance < 0:
+            raise UserError(f"{where}: retrain.tolerance is {self.tolerance}; use 0 or more")
+
 
 @dataclass(frozen=True)
 class Guard:
-    """One guarded metric checked: `worse_by` is 0 where it did not get worse."""
+    """One guarded metric of both models on the same rows; `worse_by` is 0 where not worse."""
 
     metric: str
-    base: Scalar
-    head: Scalar
-    change: float
+    base: float
+    head: float
+    difference: float  # head - base
+    lo: float
+    hi: float
     worse_by: float
     regressed: bool
 
@@ -48,6 +76,7 @@ class Decision:
     action: Literal["commit", "review"]
     reasons: tuple[str, ...]
     guarded: tuple[Guard, ...]
+    tolerance: float
 
     @property
     def exit_code(self) -> int:
@@ -55,40 +84,35 @@ class Decision:
         return EXIT_COMMIT if self.action == "commit" else EXIT_GATED
 
 
-def decide(
-    validation: Mapping[str, Any] | None,
-    base: Mapping[str, Scalar] | None,
-    head: Mapping[str, Scalar] | None,
-    params: RetrainParams,
-) -> Decision:
-    """Commit only with passed validation and no guarded metric worse by more than tolerance."""
-    reasons: list[str] = []
-    if validation is None or validation.get("passed") is not True:
-        reasons.append("data validation did not pass")
-    if head is None:
-        reasons.append("no metrics at head")
-    if base is None:
-        reasons.append("the base has no metrics to compare with")
-    guarded: list[Guard] = []
-    deltas = {d.key: d for d in compare(base, head or {})}
+def validation_reasons(validation: Mapping[str, Any] | None) -> list[str]:
+    """Why the data did not pass validation (its failed checks), or nothing if it did."""
+    if validation is None:
+        return ["data validation did not pass: no validation report"]
+    if validation.get("passed") is True:
+        return []
+    checks = validation.get("checks")
+    failed = [k for k, v in checks.items() if v is not True] if isinstance(checks, dict) else []
+    return [f"data validation did not pass: {', '.join(failed) or 'passed is not true'}"]
+
+
+def decide(validation: Mapping[str, Any] | None, same: SameRows, params: RetrainParams) -> Decision:
+    """Apply RULE to the same-rows comparison `same` (base = champion, head = challenger)."""
+    params.check()
+    reasons = validation_reasons(validation)
+    guarded = []
     for key in params.guarded_metrics:
-        d = deltas.get(key)
-        sign = direction(key)
-        if d is None or d.change is None:
-            if base is not None and head is not None:
-                reasons.append(f"guarded metric {key} missing at base or head")
-            continue
-        if sign == 0:
-            raise UserError(
-                f"params.yaml: retrain.guarded_metrics has '{key}', whose direction is unknown; "
-                "guard only metrics where higher or lower is better"
-            )
-        worse_by = -d.change * sign
+        m = same.get(key)
+        worse_by = round(-m.difference * direction(key), 6)
         regressed = worse_by > params.tolerance
-        guarded.append(Guard(key, d.base, d.head, d.change, max(0.0, worse_by), regressed))
+        guarded.append(
+            Guard(key, m.base, m.head, m.difference, m.lo, m.hi, max(0.0, worse_by), regressed)
+        )
         if regressed:
             reasons.append(
-                f"{key} is worse by {worse_by:.6g} ({d.base} -> {d.head}), "
-                f"more than the tolerance {params.tolerance}"
+                f"{key} of the new model is worse by {worse_by:.6g} on the same {same.rows} "
+                f"films ({m.base:.6g} -> {m.head:.6g}; {same.level:.0%} interval of the "
+                f"difference {m.lo:+.6g} to {m.hi:+.6g}), more than the tolerance "
+                f"{params.tolerance:g}"
             )
-    return Decision("review" if reasons else "commit", tuple(reasons), tuple(guarded))
+    action: Literal["commit", "review"] = "review" if reasons else "commit"
+    return Decision(action, tuple(reasons), tuple(guarded), params.tolerance)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from stages.compare.delta import Delta, compare
 from stages.compare.flat import Scalar
-from stages.compare.gate import Decision
+from stages.compare.gate import RULE, Decision
 from stages.compare.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from stages.compare.paired import SameRows
 
 MARKERS = {"better": "🟢 better", "worse": "🔴 worse", "new": "new", "removed": "removed"}
 
@@ -121,16 +125,35 @@ def render(base: Snapshot, head: Snapshot, card: str | None) -> str:
     return "\n".join(lines)
 
 
-def decision_markdown(decision: Decision, day: dt.date, base_label: str) -> str:
-    """The retrain decision for the pull request or the log: verdict, reasons, guarded metrics."""
+def decision_markdown(decision: Decision, same: SameRows, day: dt.date, base_label: str) -> str:
+    """The retrain decision for the pull request or the log: verdict, reasons, and both models
+    on the same test films with each difference and its paired bootstrap interval."""
     verdict = "passed the gate: commit" if decision.action == "commit" else "gated: open for review"
-    lines = [f"# Retrain on data up to {day.isoformat()}: {verdict}", "", f"Base: {base_label}", ""]
+    guarded = {g.metric: g for g in decision.guarded}
+    lines = [
+        f"# Retrain on data up to {day.isoformat()}: {verdict}",
+        "",
+        f"Base model: {base_label}. New model: retrained on this snapshot. Both are scored on",
+        f"the same {same.rows} test films of the new snapshot (base rate {fmt(same.base_rate)}).",
+        "",
+    ]
     if decision.reasons:
         lines += ["Why it is gated:", "", *[f"- {r}" for r in decision.reasons], ""]
-    if decision.guarded:
-        lines += ["| guarded metric | base | head | worse by |", "| --- | ---: | ---: | ---: |"]
-        lines += [
-            f"| `{g.metric}` | {g.base} | {g.head} | {g.worse_by:.6g} |" for g in decision.guarded
-        ]
-        lines.append("")
+    lines += [
+        f"| metric | base model | new model | difference | {same.level:.0%} interval | gate |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for m in same.metrics:
+        g = guarded.get(m.metric)
+        gate = "not guarded" if g is None else ("🔴 worse" if g.regressed else "ok")
+        lines.append(
+            f"| `{m.metric}` | {fmt(m.base)} | {fmt(m.head)} | {m.difference:+.6g} "
+            f"| {m.lo:+.6g} to {m.hi:+.6g} | {gate} |"
+        )
+    lines += [
+        "",
+        f"Rule: {RULE}; tolerance {decision.tolerance:g}. Intervals: {same.resamples} of "
+        f"{same.rounds} paired bootstrap resamples of the films (seed {same.seed}).",
+        "",
+    ]
     return "\n".join(lines)

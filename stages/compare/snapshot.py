@@ -22,6 +22,9 @@ VALIDATION = "data/prepared/validation.json"
 PLOTS = "models/plots"
 CARD = "models/model_card.md"
 PARAMS = "params.yaml"
+MODEL = "models/model.skops"  # the champion and the challenger
+TEST = "data/prepared/test.parquet"  # the films both are scored on
+LOCK = "dvc.lock"
 
 
 @dataclass(frozen=True)

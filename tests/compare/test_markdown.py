@@ -6,6 +6,7 @@ import datetime as dt
 
 from stages.compare.gate import Decision, Guard
 from stages.compare.markdown import decision_markdown, render
+from stages.compare.paired import Paired, SameRows
 from stages.compare.snapshot import Snapshot
 
 
@@ -49,10 +50,24 @@ def test_render_base_without_metrics() -> None:
     assert "The base has no params" in md
 
 
-def test_decision_markdown_lists_reasons_and_guarded_metrics() -> None:
-    guard = Guard("log_loss", 0.5, 0.52, 0.02, 0.02, True)
-    decision = Decision("review", ("log_loss is worse",), (guard,))
-    md = decision_markdown(decision, dt.date(2012, 6, 30), "`main` (abc123)")
+def test_decision_markdown_shows_both_models_on_the_same_rows() -> None:
+    paired = (
+        Paired("roc_auc", 0.7, 0.68, -0.02, -0.05, 0.01),
+        Paired("pr_auc", 0.5, 0.5, 0.0, -0.01, 0.01),
+        Paired("log_loss", 0.6, 0.61, 0.01, 0.0, 0.02),
+        Paired("brier", 0.2, 0.2, 0.0, 0.0, 0.0),
+    )
+    same = SameRows(rows=160, base_rate=0.4, metrics=paired, rounds=100, resamples=99, seed=7)
+    guards = (
+        Guard("roc_auc", 0.7, 0.68, -0.02, -0.05, 0.01, 0.02, True),
+        Guard("log_loss", 0.6, 0.61, 0.01, 0.0, 0.02, 0.01, False),
+    )
+    decision = Decision("review", ("roc_auc is worse",), guards, tolerance=0.01)
+    md = decision_markdown(decision, same, dt.date(2012, 6, 30), "`main` (abc123)")
     assert md.startswith("# Retrain on data up to 2012-06-30: gated: open for review\n")
-    assert "- log_loss is worse" in md
-    assert "| `log_loss` | 0.5 | 0.52 | 0.02 |" in md
+    assert "the same 160 test films of the new snapshot (base rate 0.4)" in md
+    assert "- roc_auc is worse" in md
+    assert "| `roc_auc` | 0.7 | 0.68 | -0.02 | -0.05 to +0.01 | 🔴 worse |" in md
+    assert "| `log_loss` | 0.6 | 0.61 | +0.01 | +0 to +0.02 | ok |" in md
+    assert "| `pr_auc` | 0.5 | 0.5 | +0 | -0.01 to +0.01 | not guarded |" in md
+    assert "99 of 100 paired bootstrap resamples of the films (seed 7)" in md
