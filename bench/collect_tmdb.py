@@ -75,8 +75,9 @@ def run_collect(tmp: Path, params: Path, url: str) -> tuple[float, float, dict[s
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"collect failed ({proc.returncode}):\n{err[-3000:]}")
-    summary = json.loads((tmp / "out" / "summary.json").read_text())
-    return wall, usage.ru_maxrss / 1024, summary
+    # The run's traffic (requests, skips) is kept beside the cache, not in the DVC output.
+    summary = json.loads((tmp / "cache" / "last_run.json").read_text())
+    return wall, usage.ru_maxrss / 1024, summary | summary["run"]
 
 
 def catalog(n: int) -> list[Any]:

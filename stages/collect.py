@@ -19,6 +19,8 @@ from stages.sources.tmdb.collect import collect_tmdb
 
 log = logging.getLogger(__name__)
 
+LAST_RUN = "last_run.json"  # in the TMDB cache directory: the summary with the run's traffic
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Read params and paths, collect from `collect.source`, write the records and summary."""
@@ -37,7 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cache is None:
             raise UserError("collect: source 'tmdb' needs --cache DIR (see dvc.yaml)")
         summary = collect_tmdb(params, args.cache, args.output, os.environ)
-        write_json(args.summary, summary)
+        # The run's traffic is not an output (it changes on every run): it goes to the cache.
+        write_json(args.cache / LAST_RUN, summary)
+        write_json(args.summary, {k: v for k, v in summary.items() if k != "run"})
+        record(rows=summary["movies"])  # the Pushgateway's rows figure, as for the sample
         return 0
     records = map_sample(read_sample(args.sample), str(args.sample))
     n = write_records(args.output, records)

@@ -2,7 +2,10 @@
 
 Real HTTP on 127.0.0.1 (ThreadingHTTPServer, port 0): /discover/movie (20 a page, 400 beyond
 `max_pages`), /movie/{id} with append_to_response, /movie/changes (at most 14 days), bearer or
-api_key auth. Films are generated deterministically from their id, shaped like TMDB's own.
+api_key auth. Films are generated deterministically from their id, shaped like TMDB's own,
+or, with `FakeTmdb.from_jsonl(path)`, served as stored: each line the object
+`/movie/{id}?append_to_response=credits,keywords,release_dates` returned (e.g. the real films of
+../shared/data/tmdb-dev.jsonl.gz), the appended parts only when asked for.
 Every request is logged with its arrival time so tests can check the client's rate limit.
 """
 
@@ -10,14 +13,16 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gzip
 import json
 import math
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,6 +60,7 @@ WORDS = [
     "war",
 ]
 COMPANIES = ["Warner Bros. Pictures", "Universal Pictures", "Paramount", "Canal+", "Toho", "A24"]
+APPENDABLE = ("credits", "keywords", "release_dates")  # append_to_response parts we serve
 CERTS = ["G", "PG", "PG-13", "R", "NC-17"]
 KEYWORDS = ["based on novel or book", "sequel", "heist", "new york city", "revenge", "biography"]
 PEOPLE = [
@@ -221,6 +227,7 @@ class FakeTmdb:
         missing: Iterable[int] = (),
         busy_day: tuple[str, int] | None = None,
         seed: int = 7,
+        objects: Mapping[int, dict[str, Any]] | None = None,
     ) -> None:
         self.secret = secret
         self.latency_s = latency_s
@@ -233,6 +240,10 @@ class FakeTmdb:
         self.versions: dict[int, int] = {}
         self.changes: list[tuple[str, int]] = []
         self.sent_429 = 0
+        # Stored /movie/{id} objects (from_jsonl) served instead of generated ones, and the
+        # fields change(..., edit=...) overrides in them.
+        self.objects = dict(objects) if objects is not None else None
+        self.edits: dict[int, dict[str, Any]] = {}
         films = list(films)
         if busy_day is not None:  # a synthetic day with more films than one query can page
             day, count = busy_day
@@ -248,7 +259,8 @@ class FakeTmdb:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/3"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}/3"
 
     def __enter__(self) -> FakeTmdb:
         self.thread.start()
@@ -258,13 +270,54 @@ class FakeTmdb:
         self.server.shutdown()
         self.server.server_close()
 
+    @classmethod
+    def from_jsonl(cls, path: Path | str, secret: str, **kwargs: Any) -> FakeTmdb:
+        """A server for the stored TMDB objects of a JSONL file (gzip if it ends in .gz).
+
+        Discover lists the films that have a release date, by it; details answer the object.
+        """
+        path = Path(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        objects: dict[int, dict[str, Any]] = {}
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    obj = json.loads(line)
+                    objects[int(obj["id"])] = obj
+        films = [
+            Film(
+                id=i,
+                release_date=str(o["release_date"]),
+                adult=bool(o.get("adult")),
+                language=str(o.get("original_language") or ""),
+                countries=tuple(
+                    sorted(
+                        str(c["iso_3166_1"])
+                        for c in o.get("production_countries") or []
+                        if isinstance(c, dict) and c.get("iso_3166_1")
+                    )
+                ),
+            )
+            for i, o in objects.items()
+            if o.get("release_date")
+        ]
+        return cls(films, secret, objects=objects, **kwargs)
+
     # ---- test helpers
-    def change(self, ids: Iterable[int], day: str | None = None) -> None:
-        """Edit films (their title gains a version) and list them in /movie/changes."""
+    def change(
+        self, ids: Iterable[int], day: str | None = None, edit: Mapping[str, Any] | None = None
+    ) -> None:
+        """Edit films and list them in /movie/changes for `day` (default: today, UTC).
+
+        A generated film's title gains a version; a stored object takes the fields of `edit`
+        (e.g. a corrected revenue), or stays as it is without one.
+        """
         day = day or dt.datetime.now(dt.UTC).date().isoformat()
         with self.lock:
             for i in ids:
                 self.versions[i] = self.versions.get(i, 0) + 1
+                if edit:
+                    self.edits.setdefault(i, {}).update(edit)
                 self.changes.append((day, i))
 
     def requests(self, kind: str | None = None) -> list[tuple[float, str, dict[str, str]]]:
@@ -336,6 +389,8 @@ class FakeTmdb:
 
     def details(self, movie_id: int, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
         film = self.by_id.get(movie_id)
+        if self.objects is not None and movie_id in self.objects:
+            film = film or Film(movie_id, "", False, "", ())  # no release date: not listed
         if film is None or movie_id in self.missing:
             return 404, {
                 "status_code": 34,
@@ -345,7 +400,12 @@ class FakeTmdb:
         append = [a for a in q.get("append_to_response", "").split(",") if a]
         with self.lock:
             version = self.versions.get(movie_id, 0)
-        return 200, movie_details(film, version, append)
+            edit = dict(self.edits.get(movie_id, {}))
+        if self.objects is None:
+            return 200, movie_details(film, version, append)
+        stored = self.objects[movie_id]
+        body = {k: v for k, v in stored.items() if k not in APPENDABLE or k in append}
+        return 200, {**body, **edit}
 
     def movie_changes(self, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
         today = dt.datetime.now(dt.UTC).date()
@@ -457,20 +517,20 @@ class FakeTmdb:
                     status, data = fake.details(int(path.rsplit("/", 1)[1]), q)
                 else:
                     status, data = 404, {"status_code": 34, "success": False}
-                body = json.dumps(data).encode()
+                raw = json.dumps(data).encode()
                 if status == 200 and fault == "malformed":
-                    return self.send(200, body[: len(body) // 2])
+                    return self.send(200, raw[: len(raw) // 2])
                 if status == 200 and fault == "truncated":
                     # Announce the whole body, send half, hang up.
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json;charset=utf-8")
-                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Content-Length", str(len(raw)))
                     self.end_headers()
-                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.write(raw[: len(raw) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return None
-                return self.send(status, body)
+                return self.send(status, raw)
 
         return Handler
 

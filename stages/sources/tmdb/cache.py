@@ -2,7 +2,8 @@
 
 It lives outside DVC's outs (DVC deletes outs before a stage runs) and survives between runs:
 a rerun, or a run resumed after SIGKILL, fetches only what the cache lacks or what
-/movie/changes reported changed. It holds normalized records, never credentials.
+/movie/changes reported changed since it was fetched. It holds normalized records, never
+credentials.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import datetime as dt
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 DB_NAME = "tmdb.sqlite"
 SCHEMA_VERSION = "1"
-SEEN_KEEP_DAYS = 30
+# A film fetched less than this after the end of a day it changed on is refetched once more.
+FRESH_MARGIN_S = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,8 +34,7 @@ CREATE INDEX IF NOT EXISTS listing_date ON listing (qkey, release_date);
 CREATE TABLE IF NOT EXISTS windows (
     qkey TEXT NOT NULL, gte TEXT NOT NULL, lte TEXT NOT NULL, total_results INTEGER NOT NULL,
     discovered_at REAL NOT NULL, PRIMARY KEY (qkey, gte));
-CREATE TABLE IF NOT EXISTS change_seen (
-    day TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (day, id)) WITHOUT ROWID;
+DROP TABLE IF EXISTS change_seen;
 """
 
 
@@ -168,28 +169,30 @@ class TmdbCache:
 
     # changes
     def apply_changes(
-        self, seen_by_day: dict[dt.date, Iterable[int]], synced_at: dt.datetime
+        self, changed_by_day: Mapping[dt.date, Iterable[int]], synced_at: dt.datetime
     ) -> int:
-        """Mark cached movies changed since the last sync stale; one commit with the new mark.
+        """Mark cached films the feed names for a day stale unless fetched after that day;
+        one commit with the new sync mark. Returns how many films were marked.
 
-        The feed has no times, only days: an id already seen for a day was handled at an
-        earlier sync of that day, so it is not marked again.
+        The feed has days, not times: a film changed on day D may have changed after we
+        fetched it on D (a revenue corrected in the afternoon). So a film named for D is
+        refetched unless its copy was fetched once D was over (plus FRESH_MARGIN_S for clock
+        skew and TMDB's own caching): a film changed today is refetched by every run today
+        and by the first run of the next day, never later.
         """
         stale = 0
         with self.db:
             self.db.execute("BEGIN")
-            for day, ids in seen_by_day.items():
+            for day, ids in sorted(changed_by_day.items()):
+                end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+                fresh_after = end.timestamp() + FRESH_MARGIN_S
                 for movie_id in ids:
-                    cur = self.db.execute(
-                        "INSERT OR IGNORE INTO change_seen (day, id) VALUES (?, ?)",
-                        (day.isoformat(), movie_id),
+                    stale += self.db.execute(
+                        "UPDATE movies SET stale = 1 WHERE id = ? AND fetched_at < ?",
+                        (movie_id, fresh_after),
+                    ).rowcount
+                    self.db.execute(
+                        "DELETE FROM gone WHERE id = ? AND at < ?", (movie_id, fresh_after)
                     )
-                    if cur.rowcount:  # new for that day
-                        stale += self.db.execute(
-                            "UPDATE movies SET stale = 1 WHERE id = ?", (movie_id,)
-                        ).rowcount
-                        self.db.execute("DELETE FROM gone WHERE id = ?", (movie_id,))
-            keep = (synced_at.date() - dt.timedelta(days=SEEN_KEEP_DAYS)).isoformat()
-            self.db.execute("DELETE FROM change_seen WHERE day < ?", (keep,))
             self.set_meta("changes_synced_at", synced_at.isoformat())
         return stale

@@ -1,4 +1,9 @@
-"""Change sync: /movie/changes since the last run marks the cached films it names stale."""
+"""Change sync: /movie/changes since the last run marks the cached films it names stale.
+
+The feed lists ids per query range without saying on which day each changed, so it is read
+one day at a time: each id is filed under the day it changed, and a film is refetched only
+if its cached copy may predate that change (TmdbCache.apply_changes).
+"""
 
 from __future__ import annotations
 
@@ -30,19 +35,23 @@ def changed_ids(client: TmdbClient, start: dt.date, end: dt.date) -> set[int]:
     return ids
 
 
-def sync_changes(client: TmdbClient, cache: TmdbCache) -> int:
-    """Read /movie/changes since the last sync; mark cached movies it names stale.
+def changed_by_day(client: TmdbClient, start: dt.date, end: dt.date) -> dict[dt.date, set[int]]:
+    """The ids /movie/changes reports for each day of [start, end] (one query per day)."""
+    days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
+    return {day: changed_ids(client, day, day) for day in days}
 
-    The day of the last sync is read again (it may have changed since), so a rerun refetches
-    what changed after it; returns how many cached films were marked.
+
+def sync_changes(client: TmdbClient, cache: TmdbCache, now: dt.datetime | None = None) -> int:
+    """Read /movie/changes for every day from the last sync's day to today (UTC); mark the
+    cached films it names stale unless fetched after the day they changed on.
+
+    The day of the last sync is read again, since films may have changed later that day.
+    A first sync reads today only (whatever is cached was fetched today or is unknown).
+    Returns how many cached films were marked.
     """
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     today = now.date()
     last = cache.get_meta("changes_synced_at")
     start = dt.datetime.fromisoformat(last).date() if last else today
     start = min(start, today)
-    seen: dict[dt.date, set[int]] = {start: changed_ids(client, start, start)}
-    if today > start:
-        rest = changed_ids(client, start + dt.timedelta(days=1), today)
-        seen[today] = seen.get(today, set()) | rest
-    return cache.apply_changes(seen, now)
+    return cache.apply_changes(changed_by_day(client, start, today), now)

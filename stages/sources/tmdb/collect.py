@@ -33,7 +33,9 @@ def collect_tmdb(
 ) -> dict[str, Any]:
     """Collect [release_date_gte, release_date_lte] from TMDB into `output`; return the summary.
 
-    The output is streamed from the cache while it is open, so it never sits in memory.
+    The summary's top level describes what was collected; its `run` entry this run's traffic
+    (requests, retries, skips, time), which differs from one run to the next. The output is
+    streamed from the cache while it is open, so it never sits in memory.
     """
     creds = Credentials.from_env(env)
     if creds is None:
@@ -78,9 +80,8 @@ def collect_tmdb(
         for q in qs:
             discover_query(disc, cache, q, gte, lte, stats)
         todo = cache.to_fetch(qkeys, gte, lte)
-        log.info(
-            "collect: %s films listed, %s to fetch", cache.listed_count(qkeys, gte, lte), len(todo)
-        )
+        listed = cache.listed_count(qkeys, gte, lte)
+        log.info("collect: %s films listed, %s to fetch", listed, len(todo))
         fetched = fetch_details(
             client, cache, pool, todo, params.concurrency, params.regions, skipped
         )
@@ -103,11 +104,18 @@ def collect_tmdb(
         client.close()
         cache.close()
     elapsed = time.monotonic() - started
+    # What was collected: the same for the same TMDB state, so an unchanged rerun leaves the
+    # summary (a DVC output) and dvc.lock as they were. This run's traffic goes to `run`.
     summary: dict[str, Any] = {
         "source": "tmdb",
         "release_date_gte": gte.isoformat(),
         "release_date_lte": lte.isoformat(),
         "movies": n,
+        "listed": listed,
+        "unavailable": listed - n,
+        "oversize_days": oversize,
+    }
+    summary["run"] = {
         "fetched": fetched,
         "changed_marked_stale": marked,
         "requests": stats["requests"],
@@ -115,19 +123,19 @@ def collect_tmdb(
         "retries": stats["retries"],
         "status_429": stats["status_429"],
         "skipped": dict(sorted(skipped.items())),
-        "oversize_days": oversize,
         "windows": {"reused": stats["windows_reused"], "discovered": stats["windows_discovered"]},
         "elapsed_s": round(elapsed, 3),
     }
+    run = summary["run"]
     log.info(
         "collect: %s movies written, %s requests, %s retries, %s 429s, %s skipped ids %s, "
         "%s oversize days, %.1f s",
         n,
-        summary["requests"],
-        summary["retries"],
-        summary["status_429"],
+        run["requests"],
+        run["retries"],
+        run["status_429"],
         sum(skipped.values()),
-        summary["skipped"],
+        run["skipped"],
         len(oversize),
         elapsed,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import yaml
 
 from stages.core.schema import FIELDS
 from tests.conftest import ROOT, tool_env
+from tests.sources.tmdb.test_mapping import HEAT
 from tests.tmdb_server import FakeTmdb, Film, make_catalog
 
 SECRET = "tmdb-secret-7c1e04b9d2"
@@ -93,6 +96,12 @@ def summary(tmp: Path) -> dict[str, Any]:
     return json.loads((tmp / "out" / "summary.json").read_text())
 
 
+def last_run(tmp: Path) -> dict[str, Any]:
+    """This run's traffic: the summary's `run` entry, kept in the cache directory."""
+    run: dict[str, Any] = json.loads((tmp / "cache" / "last_run.json").read_text())["run"]
+    return run
+
+
 def expected_ids(tmdb: FakeTmdb, gte: str = GTE, lte: str = LTE) -> list[int]:
     return sorted(f.id for f in tmdb.in_range(gte, lte) if f.id not in tmdb.missing)
 
@@ -130,13 +139,16 @@ def test_every_movie_in_range_exactly_once_despite_faults(tmp_path: Path, tmdb: 
     assert all(r["director"] and r["cast"] for r in recs)
     s = summary(tmp_path)
     assert s["movies"] == len(ids)
-    assert s["skipped"] == {"malformed": 1, "not_found": 2}
-    assert s["retries"] > 0
-    assert s["requests"] == len(tmdb.requests())
-    assert s["status_429"] == tmdb.sent_429 > 0
+    assert (s["listed"], s["unavailable"]) == (len(ids) + 3, 3)
+    assert "run" not in s
+    r = last_run(tmp_path)
+    assert r["skipped"] == {"malformed": 1, "not_found": 2}
+    assert r["retries"] > 0
+    assert r["requests"] == len(tmdb.requests())
+    assert r["status_429"] == tmdb.sent_429 > 0
     last = proc.stderr.strip().splitlines()[-1]
     assert f"{len(ids)} movies written" in last
-    assert f"{s['requests']} requests" in last
+    assert f"{r['requests']} requests" in last
 
 
 def test_rate_limit_holds_in_every_one_second_window(tmp_path: Path) -> None:
@@ -210,12 +222,14 @@ def test_unchanged_rerun_makes_no_detail_request_and_changes_refetch_only_those(
 ) -> None:
     assert run(tmp_path, tmdb).returncode == 0
     first = (tmp_path / "out" / "movies.jsonl").read_bytes()
+    first_summary = (tmp_path / "out" / "summary.json").read_bytes()
 
     n = len(tmdb.requests("details"))
     assert run(tmp_path, tmdb).returncode == 0
     assert len(tmdb.requests("details")) == n
     assert (tmp_path / "out" / "movies.jsonl").read_bytes() == first
-    assert summary(tmp_path)["requests_by_kind"]["details"] == 0
+    assert (tmp_path / "out" / "summary.json").read_bytes() == first_summary  # dvc.lock stays
+    assert last_run(tmp_path)["requests_by_kind"]["details"] == 0
 
     ids = expected_ids(tmdb)
     changed = [ids[1], ids[50], ids[-1], tmdb.films[0].id]  # the last one is out of range
@@ -226,8 +240,25 @@ def test_unchanged_rerun_makes_no_detail_request_and_changes_refetch_only_those(
     assert sorted(i for i, r in recs.items() if r["title"].endswith("(v1)")) == sorted(changed[:3])
     assert sorted(recs) == ids
 
-    assert run(tmp_path, tmdb).returncode == 0  # the same feed again: nothing new
-    assert len(tmdb.detail_ids()) == n + 3
+    # The same feed again, the same day: the feed has no times, so films changed today may
+    # have changed again after their refetch; they are fetched again, nothing else is.
+    assert run(tmp_path, tmdb).returncode == 0
+    assert sorted(tmdb.detail_ids()[n + 3 :]) == sorted(changed[:3])
+
+
+def test_a_film_changed_again_the_day_it_was_fetched_is_refetched(
+    tmp_path: Path, tmdb: FakeTmdb
+) -> None:
+    ids = expected_ids(tmdb)
+    film = ids[7]
+    tmdb.change([film])  # changed this morning, before the first fetch
+    assert run(tmp_path, tmdb).returncode == 0
+    assert {r["id"]: r for r in output(tmp_path)}[film]["title"].endswith("(v1)")
+    n = len(tmdb.detail_ids())
+    tmdb.change([film])  # and again a few hours later (a revenue corrected): same day
+    assert run(tmp_path, tmdb).returncode == 0
+    assert tmdb.detail_ids()[n:] == [film]
+    assert {r["id"]: r for r in output(tmp_path)}[film]["title"].endswith("(v2)")
 
 
 def test_wider_range_fetches_only_the_new_part(tmp_path: Path, tmdb: FakeTmdb) -> None:
@@ -264,3 +295,69 @@ def test_secret_never_appears_in_outputs_logs_or_cache(tmp_path: Path, tmdb: Fak
     assert any(p.name.startswith("tmdb.sqlite") for p in files)
     for p in files:
         assert SECRET.encode() not in p.read_bytes(), p
+
+
+def test_a_tmdb_run_pushes_its_row_count(tmp_path: Path, tmdb: FakeTmdb) -> None:
+    pushes: list[tuple[str, str]] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            pushes.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        proc = run(tmp_path, tmdb, env=env_for(tmdb.url, PUSHGATEWAY_URL=url))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stderr
+    ((path, body),) = pushes
+    assert path == "/metrics/job/movie_success_pipeline/stage/collect"
+    rows = [x for x in body.splitlines() if x.startswith("pipeline_stage_rows ")]
+    assert rows == [f"pipeline_stage_rows {float(len(expected_ids(tmdb)))}"]
+
+
+def test_bad_film_objects_become_documented_defaults_or_counted_drops(tmp_path: Path) -> None:
+    """No credits, an empty collection, fields missing or mistyped: defaults, never a crash;
+    an object without a usable id: one counted `malformed` skip."""
+    base = {k: v for k, v in HEAT.items() if k not in ("credits", "keywords", "release_dates")}
+    objects: dict[int, dict[str, Any]] = {
+        1: dict(base, id=1, release_date="2000-02-01"),  # no credits, keywords, release_dates
+        2: dict(base, id=2, release_date="2000-03-01", belongs_to_collection={}),
+        3: {"id": 3, "release_date": "2000-04-01"},  # nearly every field missing
+        4: dict(base, id=4, release_date="2000-05-01", credits={"cast": None, "crew": {}},
+                genres=None, budget="1e6", vote_count="12", keywords={"keywords": "x"}),
+        5: dict(base, id="five", release_date="2000-06-01"),  # no usable id
+        6: dict(HEAT, id=6, release_date="2000-07-01"),  # a complete film
+    }  # fmt: skip
+    films = [Film(i, str(o["release_date"]), False, "en", ("US",)) for i, o in objects.items()]
+    with FakeTmdb(films, SECRET, objects=objects) as server:
+        proc = run(tmp_path, server)
+    assert proc.returncode == 0, proc.stderr
+    recs = {r["id"]: r for r in output(tmp_path)}
+    assert sorted(recs) == [1, 2, 3, 4, 6]
+    assert all(set(r) == set(FIELDS) for r in recs.values())
+    assert recs[1]["director"] is None
+    assert recs[1]["cast"] == []
+    assert recs[1]["keywords"] == []
+    assert recs[1]["certification"] is None
+    assert recs[1]["budget"] == HEAT["budget"]
+    assert recs[2]["collection"] is None
+    assert recs[3]["title"] == ""
+    assert recs[3]["genres"] == []
+    assert recs[3]["budget"] is None
+    assert (recs[4]["budget"], recs[4]["vote_count"], recs[4]["genres"]) == (None, None, [])
+    assert recs[4]["cast"] == []
+    assert recs[4]["director"] is None
+    assert recs[6]["director"] == "Michael Mann"
+    assert len(recs[6]["cast"]) == 6
+    assert last_run(tmp_path)["skipped"] == {"malformed": 1}
+    assert summary(tmp_path)["unavailable"] == 1
