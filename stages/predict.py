@@ -20,6 +20,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -35,24 +36,25 @@ from stages.api.settings import Settings
 from stages.core.cli import UserError, run
 from stages.core.io import atomic_open
 from stages.core.pushgateway import record
-from stages.core.schema import FIELDS
-from stages.model.artifact import load_model, require_model_file
+from stages.model.artifact import Model, load_model, require_model_file
 from stages.scoring.score import (
     MOVIE_FIELDS,
     REQUIRED_FIELDS,
+    Movie,
     Problem,
     known_genres,
-    prepare_model,
     score,
     to_columns,
-    validate,
     validate_batch,
+    validate_one,
 )
 
 log = logging.getLogger(__name__)
 
 REQUIRED = tuple(f for f in MOVIE_FIELDS if f in REQUIRED_FIELDS)
-LIST_INPUTS = frozenset(f for f in MOVIE_FIELDS if FIELDS[f][0] == "list")
+LIST_INPUTS = frozenset(
+    f for f in MOVIE_FIELDS if typing.get_origin(Movie.model_fields[f].annotation) is list
+)
 SHOW_REJECTED = 10  # rejected rows also logged, up to this many
 CHUNK = 8192  # rows validated and scored together: bounded memory, per-call costs amortized
 # Below this (~300,000 JSONL rows) --jobs defaults to 1: a worker's start-up (imports and
@@ -191,7 +193,7 @@ def _parse(
             try:
                 item = orjson.loads(item)
             except orjson.JSONDecodeError:  # also integers beyond 64 bits: pydantic decides
-                movie, problems = validate(item, genres, json_text=True)
+                movie, problems = validate_one(item, genres, json_text=True)
                 if movie is None:
                     rejected.append((numbers[i], _reason(problems)))
                     continue
@@ -213,7 +215,7 @@ def validate_chunk(genres: frozenset[str] | None, chunk: RawChunk) -> Chunk:
     )
 
 
-def score_chunk(model: dict[str, Any], chunk: Chunk) -> list[list[Any]]:
+def score_chunk(model: Model, chunk: Chunk) -> list[list[Any]]:
     """The scores of a validated chunk: the SCORE_COLUMNS, one value per accepted movie."""
     if len(chunk.rows) == 0:
         return [[] for _ in SCORE_COLUMNS]
@@ -246,7 +248,7 @@ def _csv(rows: Iterable[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def process_chunk(model: dict[str, Any], genres: frozenset[str] | None, raw: RawChunk) -> Scored:
+def process_chunk(model: Model, genres: frozenset[str] | None, raw: RawChunk) -> Scored:
     chunk = validate_chunk(genres, raw)
     scores = score_chunk(model, chunk)
     return Scored(
@@ -344,7 +346,7 @@ def write_scores(
             stack.enter_context(threadpool_limits(1, user_api="openmp"))
         loaded = None
         try:
-            loaded = model = prepare_model(load_model(model_path))
+            loaded = model = load_model(model_path)
         finally:  # each worker gets the model (pickled by the queue), or None if it failed
             for _ in range(jobs - 1):
                 models.put(loaded)

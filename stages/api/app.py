@@ -24,9 +24,8 @@ from stages.scoring.score import (
     Prediction,
     Problem,
     known_genres,
-    prepare_model,
     score_movies,
-    validate,
+    validate_one,
 )
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # UserError with one clear line if missing; loaded in a child process so the service
         # does not keep skops' import of every sklearn estimator; then the verified fast path
-        model = prepare_model(load_model_isolated(settings.model_path))
+        model = load_model_isolated(settings.model_path)
         version = _version(settings)
 
         def predict(movies: list[Movie]) -> list[Prediction]:
@@ -189,7 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
         movies: list[Movie] = []
         problems: list[Problem] = []
         for i, item in enumerate(raw):
-            movie, errs = validate(item, svc.genres)
+            movie, errs = validate_one(item, svc.genres)
             if movie is not None:
                 movies.append(movie)
             prefix: tuple[str | int, ...] = () if single else (i,)
