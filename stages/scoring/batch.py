@@ -112,8 +112,11 @@ def _csv_chunks(path: Path, header: list[str], size: int) -> Iterator[RawChunk]:
         while chunk := list(itertools.islice(rows, size)):
             items: list[Any] = []
             for _, row in chunk:
-                if None in row:
+                if None in row:  # more cells than the header: DictReader keys them None
                     cells = len(header) + len(row[None])
+                    items.append(BadRow(f"has {cells} cells, the header has {len(header)}"))
+                elif None in row.values():  # fewer: DictReader fills the rest with None
+                    cells = sum(v is not None for v in row.values())
                     items.append(BadRow(f"has {cells} cells, the header has {len(header)}"))
                 else:
                     items.append(
@@ -184,8 +187,8 @@ def _parse(chunk: RawChunk) -> tuple[list[int], list[Any], list[tuple[int, str]]
             try:
                 item = orjson.loads(item)
             except orjson.JSONDecodeError:
-                # pydantic's parser decides (and words the reason): it also reads what orjson
-                # refuses but JSON allows, such as integers beyond 64 bits
+                # pydantic's parser decides (and words the reason), as it would for a request:
+                # it also reads what orjson refuses, such as NaN or numbers beyond a double
                 try:
                     item = pydantic_core.from_json(item)
                 except ValueError as exc:
@@ -357,7 +360,8 @@ def write_scores(
         results = (
             map(here, chunks) if jobs == 1 else _in_order(chunks, here, pool, jobs - 1, started)
         )
-        scored, refused, shown = 0, 0, []
+        scored, refused = 0, 0
+        shown: list[tuple[int, str]] = []
         for result in results:
             out.write(result.scores_csv)
             rejected.write(result.rejected_csv)

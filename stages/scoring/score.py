@@ -26,7 +26,8 @@ from stages.model.features import INPUT_FIELDS, Records
 
 # What a scoring request must satisfy beyond the record's types (stages.core.schema): the
 # fields the model reads are optional unless named here, and bounded as stated.
-RULES: dict[str, FieldInfo] = {
+# (Field() is typed as its default's type, for annotations; each value here is a FieldInfo.)
+RULES: dict[str, Any] = {
     "title": Field(min_length=1, max_length=500),
     "release_date": Field(),
     "budget": Field(gt=0, le=10_000_000_000, description="production budget in US dollars"),
@@ -70,8 +71,11 @@ def _column_adapter(name: str) -> TypeAdapter[list[Any]]:
     annotation, constraints and string settings (Movie stays the single definition)."""
     info = Movie.model_fields[name]
     item = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-    config = {k: v for k, v in Movie.model_config.items() if k not in ("extra", "frozen")}
-    return TypeAdapter(list[item], config=ConfigDict(**config))  # type: ignore[valid-type]
+    config = ConfigDict(**Movie.model_config)
+    config.pop("extra", None)  # options of a model, not of a value
+    config.pop("frozen", None)
+    items = list[item]  # type: ignore[valid-type]  # a type built at run time, from Movie
+    return TypeAdapter(items, config=config)
 
 
 COLUMN_ADAPTERS = {name: _column_adapter(name) for name in MOVIE_FIELDS}
@@ -230,7 +234,8 @@ def _defaults(name: str, n: int) -> list[Any]:
     info = Movie.model_fields[name]
     if info.default_factory is None:
         return [info.default] * n
-    return [info.default_factory() for _ in range(n)]  # type: ignore[call-arg]
+    factory = info.default_factory  # get_default would inspect its signature on every call
+    return [factory() for _ in range(n)]  # type: ignore[call-arg]  # Movie's take no argument
 
 
 def _validate_field(name: str, raw: list[Any], missing: int, failed: set[int]) -> list[Any]:

@@ -11,11 +11,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from pydantic import ValidationError
 
 from stages.model.artifact import load_model
 from stages.scoring import batch
 from stages.scoring.batch import SCORE_COLUMNS, read_chunks, write_scores
-from stages.scoring.score import known_genres, validate_batch
+from stages.scoring.score import Movie, known_genres, problems_from, validate_batch
 
 GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genres": ["Drama"]}
 
@@ -106,3 +108,45 @@ def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path)
         got = list(batch._in_order(read_chunks(src, 4), here, pool, 1, started))
     assert got == expected
     assert len(scored_here) < len(expected)  # the worker scored some chunks
+
+
+def test_csv_rows_with_too_few_or_too_many_cells_are_rejected_rows(
+    tmp_path: Path, model_path: Path
+) -> None:
+    """A short row is refused like a long one (it used to crash on a missing list cell)."""
+    src = tmp_path / "movies.csv"
+    src.write_text(
+        "title,release_date,budget,genres\n"
+        "Good,2009-07-01,30000000,Drama\n"
+        "Short,2009-07-01\n"
+        "Long,2009-07-01,30000000,Drama,extra\n"
+    )
+    out, rej = io.StringIO(), io.StringIO()
+    written = write_scores(model_path, read_chunks(src), out, rej)
+    assert (written.scored, written.rejected) == (1, 2)
+    assert written.first_rejected == [
+        (2, "has 2 cells, the header has 4"),
+        (3, "has 5 cells, the header has 4"),
+    ]
+
+
+def test_a_jsonl_line_orjson_refuses_is_parsed_and_validated_like_the_others(
+    tmp_path: Path, model_path: Path
+) -> None:
+    """pydantic's parser reads what orjson refuses (NaN, a number beyond a double): such a
+    line gets the field's reason, the one Movie gives the same JSON text; a line that is not
+    JSON gets the parser's reason."""
+    src = tmp_path / "movies.jsonl"
+    lines = [json.dumps(dict(GOOD, budget=b)).replace('"X"', "1e400") for b in (1, "X")]
+    lines[0] = lines[0].replace(": 1,", ": NaN,")
+    src.write_text("\n".join([json.dumps(GOOD), *lines, "[1, 2"]) + "\n")
+    out, rej = io.StringIO(), io.StringIO()
+    written = write_scores(model_path, read_chunks(src), out, rej)
+    assert (written.scored, written.rejected) == (1, 3)
+    assert [row for row, _ in written.first_rejected] == [2, 3, 4]
+    for (_, reason), line in zip(written.first_rejected, lines, strict=False):
+        with pytest.raises(ValidationError) as exc:
+            Movie.model_validate_json(line)
+        assert reason == "; ".join(p.describe() for p in problems_from(exc.value))
+        assert reason == "budget: Input should be a finite number"
+    assert written.first_rejected[2][1].startswith("record: Invalid JSON: ")

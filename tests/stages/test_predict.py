@@ -19,11 +19,12 @@ GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genr
 def predict(
     tmp_path: Path, model: Path | None, src: Path, *extra: str | Path, cwd: Path = ROOT
 ) -> tuple[int, str]:
+    choose: list[str | Path] = ["--model", model] if model is not None else []
     proc = sh(
         "python",
         "-m",
         "stages.predict",
-        *(["--model", model] if model is not None else []),
+        *choose,
         "--input",
         src,
         "--output",
