@@ -176,13 +176,14 @@ def predict_command(src: Path, out: Path) -> tuple[float, float]:
 
 
 def startup_seconds() -> float:
-    """Imports, model load and fast-path verification: what every scoring process pays."""
+    """Imports and the model load: what every scoring process pays before its first row."""
     t0 = time.perf_counter()
     subprocess.run(
         [
             sys.executable,
             "-c",
-            "import stages.predict as p; p.prepare_model(p.load_model('models/model.skops'))",
+            "import stages.predict; from stages.model.artifact import load_model; "
+            "load_model('models/model.skops')",
         ],
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -206,7 +207,7 @@ def bench_batch(runs: int, sizes: list[int]) -> dict[str, dict[str, float]]:
                 cpus[n].append(cpu)
             startups.append(startup_seconds())
         startup = statistics.median(startups)
-        trees = trees_only(files[min(sizes)], runs)
+        steps = stage_rows_per_s(files[min(sizes)], runs)
         for n in sizes:
             wall, cpu = statistics.median(walls[n]), statistics.median(cpus[n])
             out[str(n)] = {
@@ -220,30 +221,39 @@ def bench_batch(runs: int, sizes: list[int]) -> dict[str, dict[str, float]]:
                 ),
                 "cpu_s": cpu,
                 "rows_per_cpu_s": n / cpu,
-                "trees_only_rows_per_s": trees,
+                **{f"{key}_rows_per_s": rate for key, rate in steps.items()},
             }
     return out
 
 
-def trees_only(src: Path, runs: int) -> float:
-    """Rows per second of the two heads' trees alone (the verified fast path, one process) on
-    the file's validated rows: a floor under the command's cost, whatever else it does."""
-    from stages.model.artifact import load_model
-    from stages.predict import read_chunks, validate_chunk
-    from stages.scoring.score import FAST_PATH, known_genres, prepare_model, shared_features
+def stage_rows_per_s(src: Path, runs: int) -> dict[str, float]:
+    """Rows per second, in one process on one OpenMP thread (as the command runs), of each
+    step of scoring the file's rows: parsing and validation, the features, and each head's
+    public predict: what dominates the command's cost."""
+    from threadpoolctl import threadpool_limits
 
-    model = prepare_model(load_model(ROOT / "models" / "model.skops"))
-    chunk = validate_chunk(known_genres(model), next(read_chunks(src, size=10**9)))
-    features = shared_features(model)
-    if features is None or model[FAST_PATH] is None:
-        raise SystemExit("trees_only: the model has no verified fast path")
-    columns = features.transform_arrays(chunk.columns)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model[FAST_PATH].predict(columns)
-        times.append(time.perf_counter() - t0)
-    return len(chunk.rows) / statistics.median(times)
+    from stages.model.artifact import load_model
+    from stages.scoring.batch import read_chunks, validate_chunk
+    from stages.scoring.score import known_genres
+
+    model = load_model(ROOT / "models" / "model.skops")
+    raw = next(read_chunks(src, size=10**9))
+    times: dict[str, list[float]] = {"validate": [], "features": [], "classifier": []}
+    times["regressor"] = []
+    with threadpool_limits(1, user_api="openmp"):
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            chunk = validate_chunk(known_genres(model), raw)
+            t1 = time.perf_counter()
+            X = model.encode(chunk.columns)
+            t2 = time.perf_counter()
+            model.success_probability(X)
+            t3 = time.perf_counter()
+            model.log_revenue(X)
+            t4 = time.perf_counter()
+            for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                times[key].append(dt)
+    return {key: len(chunk.rows) / statistics.median(ts) for key, ts in times.items()}
 
 
 def python_loop_seconds() -> float:
@@ -291,7 +301,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{b['rows_per_s_after_startup']:,.0f} rows/s after the {b['startup_s']:.2f} s "
                 f"start-up; {b['rows_per_cpu_s']:,.0f} rows per CPU-second"
             )
-        print(f"the trees alone: {next(iter(batch.values()))['trees_only_rows_per_s']:,.0f} rows/s")
+        first = next(iter(batch.values()))
+        print(
+            "one process, rows/s of each step: "
+            + ", ".join(
+                f"{key} {first[f'{key}_rows_per_s']:,.0f}"
+                for key in ("validate", "features", "classifier", "regressor")
+            )
+        )
     out = ROOT / "bench" / "results" / "serve.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

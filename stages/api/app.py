@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -18,28 +19,39 @@ from threadpoolctl import threadpool_limits
 from stages.api.batching import MicroBatcher
 from stages.api.metrics import MetricsMiddleware, ServiceMetrics
 from stages.api.settings import UNKNOWN, Settings, file_md5, model_from_lock
-from stages.model.artifact import load_model_isolated
+from stages.model.artifact import Model, load_model_isolated
 from stages.scoring.score import (
+    MOVIE_FIELDS,
     Movie,
     Prediction,
     Problem,
     known_genres,
-    prepare_model,
-    score_movies,
-    validate,
+    predictions,
+    score,
+    to_columns,
+    validate_batch,
 )
 
 log = logging.getLogger(__name__)
+
+# One validated movie: its MOVIE_FIELDS values, in that order (what the batcher queues).
+Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Service:
     """What the lifespan handler builds once: the model and everything derived from it."""
 
-    model: Mapping[str, Any]
-    genres: frozenset[str] | None
+    model: Model
+    genres: frozenset[str]
     version: dict[str, str]
-    batcher: MicroBatcher[Movie, Prediction]
+    batcher: MicroBatcher[Row, Prediction]
+
+
+def score_rows(model: Model, rows: Sequence[Row]) -> list[Prediction]:
+    """Validated movies (of one or several requests) scored together by score()."""
+    columns = to_columns(dict(zip(MOVIE_FIELDS, zip(*rows, strict=True), strict=True)))
+    return predictions(columns["title"].tolist(), score(model, columns))
 
 
 def _version(settings: Settings) -> dict[str, str]:
@@ -75,26 +87,58 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _movies(body: bytes, max_items: int) -> tuple[list[Any], bool]:
+    """The request's movies as parsed JSON, and whether it sent one (an object) rather than a
+    list; 422 for what is not a movie or a non-empty list, 413 above `max_items`."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _invalid(
+            [Problem((), f"not valid JSON ({exc})", "json_invalid")], ("body",)
+        ) from None
+    single = isinstance(payload, dict)
+    raw = [payload] if single else payload
+    if not isinstance(raw, list):
+        msg = "expected a movie (JSON object) or a list of movies (JSON array)"
+        raise _invalid([Problem((), msg, "type")], ("body",))
+    if not raw:
+        raise _invalid([Problem((), "empty list; send at least one movie", "too_short")], ("body",))
+    if len(raw) > max_items:
+        raise HTTPException(
+            413, f"list of {len(raw)} movies exceeds MAX_ITEMS={max_items}; split it"
+        )
+    return raw, single
+
+
+def _refused(refused: Mapping[int, list[Problem]], single: bool) -> RequestValidationError:
+    """Every refused movie's problems, located in the body (a list's by position)."""
+    return _invalid(
+        [
+            Problem((*(() if single else (i,)), *p.loc), p.msg, p.type)
+            for i, problems in refused.items()
+            for p in problems
+        ],
+        ("body",),
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = ServiceMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # UserError with one clear line if missing; loaded in a child process so the service
-        # does not keep skops' import of every sklearn estimator; then the verified fast path
-        model = prepare_model(load_model_isolated(settings.model_path))
+        # does not keep skops' import of every sklearn estimator
+        model = load_model_isolated(settings.model_path)
         version = _version(settings)
-
-        def predict(movies: list[Movie]) -> list[Prediction]:
-            return score_movies(model, movies)
 
         def limit_threads() -> None:
             # OpenMP's per-thread limit: spinning tree-predict threads fight the event loop
             # (and any neighbour) for the cores; batching already amortizes the model call.
             threadpool_limits(settings.model_threads, user_api="openmp")
 
-        batcher: MicroBatcher[Movie, Prediction] = MicroBatcher(
-            predict,
+        batcher: MicroBatcher[Row, Prediction] = MicroBatcher(
+            partial(score_rows, model),
             settings.max_batch,
             on_batch=metrics.batch_size.observe,
             initializer=limit_threads,
@@ -167,36 +211,12 @@ def create_app(settings: Settings) -> FastAPI:
         """Score one movie (a JSON object) or a list of them (a JSON array, same order)."""
         svc = service(request)
         body = await _read_body(request, settings.max_body_bytes)
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _invalid(
-                [Problem((), f"not valid JSON ({exc})", "json_invalid")], ("body",)
-            ) from None
-        single = isinstance(payload, dict)
-        raw = [payload] if single else payload
-        if not isinstance(raw, list):
-            msg = "expected a movie (JSON object) or a list of movies (JSON array)"
-            raise _invalid([Problem((), msg, "type")], ("body",))
-        if not raw:
-            raise _invalid(
-                [Problem((), "empty list; send at least one movie", "too_short")], ("body",)
-            )
-        if len(raw) > settings.max_items:
-            raise HTTPException(
-                413, f"list of {len(raw)} movies exceeds MAX_ITEMS={settings.max_items}; split it"
-            )
-        movies: list[Movie] = []
-        problems: list[Problem] = []
-        for i, item in enumerate(raw):
-            movie, errs = validate(item, svc.genres)
-            if movie is not None:
-                movies.append(movie)
-            prefix: tuple[str | int, ...] = () if single else (i,)
-            problems += [Problem((*prefix, *e.loc), e.msg, e.type) for e in errs]
-        if problems:
-            raise _invalid(problems, ("body",))
-        scored = await svc.batcher.submit(movies)
+        raw, single = _movies(body, settings.max_items)
+        valid = validate_batch(raw, svc.genres)
+        if valid.refused:
+            raise _refused(valid.refused, single)
+        rows = list(zip(*(valid.columns[name] for name in MOVIE_FIELDS), strict=True))
+        scored = await svc.batcher.submit(rows)
         metrics.predictions.inc(len(scored))
         out = [p.model_dump() for p in scored]
         return JSONResponse(out[0] if single else out)
@@ -218,4 +238,4 @@ def _register_movie_schema(app: FastAPI) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

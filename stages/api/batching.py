@@ -2,8 +2,9 @@
 
 A single worker takes whatever requests are queued when it becomes free (no waiting
 window, so an idle service adds no latency) and scores them together: the model's
-per-call overhead (pandas, one Python call per tree) is paid once per batch, not per
-request. One worker thread also keeps the model off the event loop.
+per-call overhead (scikit-learn's input checks and categorical encoding, one call per tree
+of each head) is paid once per batch, not per request. One worker thread also keeps the
+model off the event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ Out = TypeVar("Out")
 
 
 class MicroBatcher(Generic[In, Out]):
+    """Queues the items of concurrent submits and runs `fn` on as many as are waiting (up to
+    `max_batch`), in one worker thread; each submit gets its own items' results, in order."""
+
     def __init__(
         self,
         fn: Callable[[list[In]], list[Out]],
@@ -39,6 +43,7 @@ class MicroBatcher(Generic[In, Out]):
         )
 
     async def start(self) -> None:
+        """Start the worker task (in the running event loop, hence not in __init__)."""
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="micro-batcher")
 
@@ -50,6 +55,7 @@ class MicroBatcher(Generic[In, Out]):
         self._pool.shutdown(wait=True)
 
     async def submit(self, items: Sequence[In]) -> list[Out]:
+        """fn's results for `items`, scored with whatever else is queued meanwhile."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.submit before start")
         fut: asyncio.Future[list[Out]] = asyncio.get_running_loop().create_future()

@@ -26,7 +26,8 @@ from stages.model.features import INPUT_FIELDS, Records
 
 # What a scoring request must satisfy beyond the record's types (stages.core.schema): the
 # fields the model reads are optional unless named here, and bounded as stated.
-RULES: dict[str, Any] = {  # FieldInfo each (pydantic types Field() as its default's type)
+# (Field() is typed as its default's type, for annotations; each value here is a FieldInfo.)
+RULES: dict[str, Any] = {
     "title": Field(min_length=1, max_length=500),
     "release_date": Field(),
     "budget": Field(gt=0, le=10_000_000_000, description="production budget in US dollars"),
@@ -34,7 +35,6 @@ RULES: dict[str, Any] = {  # FieldInfo each (pydantic types Field() as its defau
     "genres": Field(default_factory=list, max_length=50),
     "production_companies": Field(default_factory=list, max_length=200),
     "cast": Field(default_factory=list, max_length=1000),
-    "keywords": Field(default_factory=list, max_length=1000),
 }
 
 
@@ -79,8 +79,8 @@ def _column_adapter(name: str) -> TypeAdapter[list[Any]]:
     info = Movie.model_fields[name]
     item = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
     config = ConfigDict(str_strip_whitespace=bool(Movie.model_config.get("str_strip_whitespace")))
-    # `item` is a type built at run time, which a static checker cannot follow
-    return TypeAdapter(list[item], config=config)  # type: ignore[valid-type]
+    items = list[item]  # type: ignore[valid-type]  # a type built at run time, from Movie
+    return TypeAdapter(items, config=config)
 
 
 COLUMN_ADAPTERS = {name: _column_adapter(name) for name in MOVIE_FIELDS}
@@ -141,16 +141,13 @@ def genre_problems(genres: Sequence[str], known: frozenset[str] | None) -> list[
     ]
 
 
-def validate_one(
-    raw: Any, known: frozenset[str] | None, *, json_text: bool = False
-) -> tuple[BaseModel | None, list[Problem]]:
-    """One raw mapping (or JSON text, parsed by pydantic) -> (Movie, []) or (None, problems):
-    what validate_batch falls back to for the records a field refuses, so that each refused
-    record gets Movie's own reasons."""
-    if not json_text and not isinstance(raw, Mapping):
+def _validate_one(raw: Any, known: frozenset[str] | None) -> tuple[BaseModel | None, list[Problem]]:
+    """One parsed record -> (Movie, []) or (None, problems): what validate_batch falls back to
+    for the records a field refuses, so that each refused record gets Movie's own reasons."""
+    if not isinstance(raw, Mapping):
         return None, [Problem((), "expected a JSON object with the movie's fields", "type")]
     try:
-        movie = Movie.model_validate_json(raw) if json_text else Movie.model_validate(raw)
+        movie = Movie.model_validate(raw)
     except ValidationError as exc:
         return None, problems_from(exc)
     problems = genre_problems(movie.genres, known)
@@ -192,7 +189,7 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
     movies: dict[int, Any] = {}  # accepted one by one (not expected: Movie and the field
     # adapters agree), but Movie decides
     for i in sorted(set(range(len(records))).difference(plain).union(plain[j] for j in failed)):
-        movie, problems = validate_one(records[i], known)
+        movie, problems = _validate_one(records[i], known)
         if movie is None:
             refused[i] = problems
         else:
@@ -242,7 +239,8 @@ def _defaults(name: str, n: int) -> list[Any]:
     info = Movie.model_fields[name]
     if info.default_factory is None:
         return [info.default] * n
-    return [info.default_factory() for _ in range(n)]  # type: ignore[call-arg]
+    factory = info.default_factory  # get_default would inspect its signature on every call
+    return [factory() for _ in range(n)]  # type: ignore[call-arg]  # Movie's take no argument
 
 
 def _validate_field(name: str, raw: list[Any], missing: int, failed: set[int]) -> list[Any]:
@@ -298,19 +296,27 @@ def to_columns(fields: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
     }
 
 
-def movie_columns(movies: Sequence[Any]) -> dict[str, np.ndarray]:
-    return to_columns({name: [getattr(m, name) for m in movies] for name in MOVIE_FIELDS})
-
-
 @dataclass(frozen=True)
 class Scores:
+    """The model's outputs for a batch of films, one array entry per film."""
+
     success_probability: np.ndarray
     predicted_revenue: np.ndarray
     success: np.ndarray
 
+    def rounded(self) -> tuple[list[float], list[float], list[bool]]:
+        """As every output shows them (the API's and the batch command's alike): P(success) to
+        6 decimals, revenue to the cent."""
+        return (
+            self.success_probability.round(6).tolist(),
+            self.predicted_revenue.round(2).tolist(),
+            self.success.tolist(),
+        )
+
 
 def score(model: Model, columns: Records) -> Scores:
-    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold.
+    """P(success) from the classifier, revenue from the log1p regressor, the model's threshold:
+    the one scoring path of the service, the batch command and evaluation alike.
 
     `columns` come from to_columns (validated inputs) or are a frame of records; the feature
     matrix is ours, so scikit-learn's per-call parameter validation is skipped."""
@@ -321,27 +327,10 @@ def score(model: Model, columns: Records) -> Scores:
     return Scores(proba, np.maximum(revenue, 0.0), proba >= model.threshold)
 
 
-def predictions(movies: Sequence[Any], scores: Scores) -> list[Prediction]:
+def predictions(titles: Sequence[str], scores: Scores) -> list[Prediction]:
+    """One Prediction per scored film, in order, with the rounding of Scores.rounded."""
+    proba, revenue, success = scores.rounded()
     return [
-        Prediction(
-            title=m.title,
-            success_probability=round(float(p), 6),
-            predicted_revenue=round(float(r), 2),
-            success=bool(s),
-        )
-        for m, p, r, s in zip(
-            movies,
-            scores.success_probability,
-            scores.predicted_revenue,
-            scores.success,
-            strict=True,
-        )
+        Prediction(title=t, success_probability=p, predicted_revenue=r, success=s)
+        for t, p, r, s in zip(titles, proba, revenue, success, strict=True)
     ]
-
-
-def score_movies(model: Model, movies: Iterable[Any]) -> list[Prediction]:
-    """Score already validated movies (one call to each head for the whole list)."""
-    movies = list(movies)
-    if not movies:
-        return []
-    return predictions(movies, score(model, movie_columns(movies)))

@@ -16,7 +16,7 @@ from stages.api.app import create_app
 from stages.api.settings import Settings
 from stages.core.cli import UserError
 from stages.model.artifact import load_model
-from stages.scoring.score import Movie, movie_columns, score
+from stages.scoring.score import score, to_columns, validate_batch
 
 MOVIE: dict[str, Any] = {
     "title": "New Film",
@@ -78,7 +78,7 @@ def test_single_movie_matches_the_model(client: TestClient, model_path: Path) ->
     resp = client.post("/predict", json=MOVIE)
     assert resp.status_code == 200
     body = resp.json()
-    expected = score(load_model(model_path), movie_columns([Movie.model_validate(MOVIE)]))
+    expected = score(load_model(model_path), to_columns(validate_batch([MOVIE], None).columns))
     assert body["title"] == "New Film"
     assert body["success_probability"] == pytest.approx(expected.success_probability[0], abs=1e-6)
     assert body["predicted_revenue"] == pytest.approx(expected.predicted_revenue[0], abs=0.01)

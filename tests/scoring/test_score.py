@@ -1,4 +1,4 @@
-"""validate_batch (field by field) against validate (one Movie per record), the definition."""
+"""validate_batch (field by field) against one Movie per record (the definition), and score."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stages.scoring.score import MOVIE_FIELDS, movie_columns, to_columns, validate, validate_batch
+from stages.scoring.score import (
+    MOVIE_FIELDS,
+    _validate_one,
+    to_columns,
+    validate_batch,
+)
 
 KNOWN = frozenset({"Action", "Drama"})
 GOOD: dict[str, Any] = {"title": "Good", "release_date": "2009-07-01", "budget": 30_000_000}
@@ -54,7 +59,7 @@ AWKWARD: list[Any] = [
 )
 def test_same_outcome_and_reasons_as_one_movie_at_a_time(records: list[Any]) -> None:
     got = validate_batch(records, KNOWN)
-    expected = [validate(r, KNOWN) for r in records]
+    expected = [_validate_one(r, KNOWN) for r in records]
     assert got.accepted == [i for i, (m, _) in enumerate(expected) if m is not None]
     assert got.refused == {i: p for i, (m, p) in enumerate(expected) if m is None}
     movies = [m for m, _ in expected if m is not None]
@@ -89,8 +94,9 @@ def test_columns_keep_lists_one_per_row(genres: list[str]) -> None:
 
 def test_batch_columns_equal_the_movie_columns() -> None:
     valid = validate_batch(AWKWARD, KNOWN)
-    movies = [m for m, _ in (validate(r, KNOWN) for r in AWKWARD) if m is not None]
-    batch, one = to_columns(valid.columns), movie_columns(movies)
+    movies = [m for m, _ in (_validate_one(r, KNOWN) for r in AWKWARD) if m is not None]
+    one = to_columns({name: [getattr(m, name) for m in movies] for name in MOVIE_FIELDS})
+    batch = to_columns(valid.columns)
     assert batch.keys() == one.keys()
     for name in batch:
         assert batch[name].dtype == one[name].dtype, name

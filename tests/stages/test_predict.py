@@ -3,38 +3,34 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
-import multiprocessing
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from stages import predict as predict_stage
 from stages.model.artifact import load_model
-from stages.predict import SCORE_COLUMNS, read_chunks, write_scores
-from stages.scoring.score import Movie, known_genres, movie_columns, prepare_model, score, validate
+from stages.scoring.score import score, to_columns, validate_batch
 from tests.conftest import ROOT, sh, tool_env
 
 GOOD = {"title": "Good", "release_date": "2009-07-01", "budget": 30000000, "genres": ["Drama"]}
 
 
-def predict(tmp_path: Path, model: Path, src: Path, *extra: str | Path) -> tuple[int, str]:
+def predict(
+    tmp_path: Path, model: Path | None, src: Path, *extra: str | Path, cwd: Path = ROOT
+) -> tuple[int, str]:
+    choose: list[str | Path] = ["--model", model] if model is not None else []
     proc = sh(
         "python",
         "-m",
         "stages.predict",
-        "--model",
-        model,
+        *choose,
         "--input",
         src,
         "--output",
         tmp_path / "scores.csv",
         *extra,
-        cwd=ROOT,
+        cwd=cwd,
         check=False,
         env=tool_env(),
     )
@@ -67,12 +63,8 @@ def test_jsonl_scores_good_rows_and_lists_rejected(tmp_path: Path, model_path: P
     ]
     assert scores["row"].tolist() == [1, 7]  # the blank line is not a movie
     assert scores["title"].tolist() == ["Good", "Second"]
-    expected = score(
-        load_model(model_path),
-        movie_columns(
-            [Movie.model_validate(json.loads(lines[0])), Movie.model_validate(json.loads(lines[7]))]
-        ),
-    )
+    valid = validate_batch([json.loads(lines[0]), json.loads(lines[7])], None)
+    expected = score(load_model(model_path), to_columns(valid.columns))
     assert scores["success_probability"].tolist() == pytest.approx(
         expected.success_probability.tolist(), abs=1e-6
     )
@@ -149,94 +141,25 @@ def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
     assert "model not found; run 'make repro'" in err
 
 
-def test_chunks_give_the_same_files_as_one_chunk(tmp_path: Path, model_path: Path) -> None:
-    """Rows scored a chunk at a time
-    give the same files as one chunk: order, row numbers and one header, whatever the chunk
-    boundaries and with a chunk that is rejected entirely."""
-    lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(23)]
-    for i in (0, 1, 2, 9, 22):  # the whole first chunk of 3 is rejected
-        lines[i] = json.dumps(dict(GOOD, budget=-i - 1))
-    lines[14] = "{not json"
-    src = tmp_path / "movies.jsonl"
-    src.write_text("\n".join(lines) + "\n")
-    files = []
-    for chunk in (3, 7, 1000):
-        out, rej = io.StringIO(), io.StringIO()
-        written = write_scores(model_path, read_chunks(src, chunk), out, rej)
-        assert (written.scored, written.rejected) == (17, 6)
-        files.append((out.getvalue(), rej.getvalue()))
-    assert files[0] == files[1] == files[2]
-    scores = pd.read_csv(io.StringIO(files[0][0]))
-    assert tuple(scores.columns) == SCORE_COLUMNS
-    assert scores["row"].tolist() == [n for n in range(1, 24) if n not in (1, 2, 3, 10, 15, 23)]
-    assert pd.read_csv(io.StringIO(files[0][1]))["row"].tolist() == [1, 2, 3, 10, 15, 23]
-
-
-def test_jsonl_lines_end_in_crlf_or_not_and_bad_utf8_is_one_rejected_row(
+def test_the_default_model_is_the_train_output_in_dvc_lock(
     tmp_path: Path, model_path: Path
 ) -> None:
-    good = json.dumps(GOOD).encode()
-    src = tmp_path / "movies.jsonl"
-    src.write_bytes(good + b"\r\n" + b'{"title": "\xff"}\r\n' + b"  \r\n" + good)
-    out, rej = io.StringIO(), io.StringIO()
-    written = write_scores(model_path, read_chunks(src), out, rej)
-    assert (written.scored, written.rejected) == (2, 1)
-    assert pd.read_csv(io.StringIO(out.getvalue()))["row"].tolist() == [1, 3]
-    assert written.first_rejected == [
-        (2, "record: Invalid JSON: invalid unicode code point at line 1 column 12")
-    ]
-
-
-def test_jsonl_rows_are_validated_like_the_api(model_path: Path, tmp_path: Path) -> None:
-    """A JSONL row is parsed as JSON, then validated like a request body (Python mode)."""
-    model = prepare_model(load_model(model_path))
-    lines = [json.dumps(dict(GOOD, budget="30000000")), json.dumps(dict(GOOD, is_sequel="yes"))]
-    src = tmp_path / "movies.jsonl"
-    src.write_text("\n".join(lines) + "\n")
-    out, rej = io.StringIO(), io.StringIO()
-    write_scores(model_path, read_chunks(src), out, rej)
-    for line in lines:
-        assert validate(json.loads(line), known_genres(model))[0] is not None
-    assert pd.read_csv(io.StringIO(out.getvalue()))["row"].tolist() == [1, 2]
-
-
-def test_worker_processes_write_the_same_files(tmp_path: Path, model_path: Path) -> None:
-    """Chunks scored by a worker process (and by this one while the worker is busy or not
-    started) come back in input order: the same bytes as one process, rejected rows
-    included."""
-    lines = [json.dumps(dict(GOOD, title=f"T{i}", budget=1_000_000 + i)) for i in range(40)]
-    lines[3] = json.dumps(dict(GOOD, budget=-1))
-    lines[31] = "{not json"
-    src = tmp_path / "movies.jsonl"
-    src.write_text("\n".join(lines) + "\n")
-    files = []
-    for jobs in (1, 2):
-        out, rej = io.StringIO(), io.StringIO()
-        write_scores(model_path, read_chunks(src, 4), out, rej, jobs=jobs)
-        files.append((out.getvalue(), rej.getvalue()))
-    assert files[0] == files[1]
-    assert pd.read_csv(io.StringIO(files[1][1]))["row"].tolist() == [4, 32]
-
-    model = prepare_model(load_model(model_path))
-    scored_here: list[Sequence[int]] = []
-
-    def here(chunk: predict_stage.RawChunk) -> predict_stage.Scored:
-        scored_here.append(chunk[0])
-        return predict_stage.process_chunk(model, known_genres(model), chunk)
-
-    expected = [here(chunk) for chunk in read_chunks(src, 4)]
-    scored_here.clear()
-    spawn = multiprocessing.get_context("spawn")
-    models = spawn.Queue()
-    models.put(model)
-    with ProcessPoolExecutor(
-        1, spawn, initializer=predict_stage._start_worker, initargs=(models,)
-    ) as pool:
-        started = pool.submit(int)
-        started.result()  # the worker is ready: the first chunks go to it
-        got = list(predict_stage._in_order(read_chunks(src, 4), here, pool, 1, started))
-    assert got == expected
-    assert len(scored_here) < len(expected)  # the worker scored some chunks
+    """Without --model, the command scores with the file dvc.lock records for `train`, and
+    reads nothing of the service's settings (MODEL_PATH is the service's variable)."""
+    src = tmp_path / "m.jsonl"
+    src.write_text(json.dumps(GOOD) + "\n")
+    (tmp_path / "dvc.lock").write_text(
+        f"schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: {model_path}\n      md5: ab\n"
+    )
+    code, err = predict(tmp_path, None, src, cwd=tmp_path)
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "scores.csv")["title"].tolist() == ["Good"]
+    (tmp_path / "dvc.lock").unlink()
+    code, err = predict(tmp_path, None, src, cwd=tmp_path)
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "error: dvc.lock: no 'train' model output found; run 'make repro' or pass --model"
+    )
 
 
 def test_a_bad_model_with_workers_is_a_user_error(tmp_path: Path) -> None:
