@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio:             {repro_m / pull_m:6.2f}   (repro --pull / pull, target <= 2.0)")
     print(f"  report:            {report_m:6.2f} s  (after the repro, target < 10 s)")
     pull_c, repro_c = statistics.median(pull_cpu), statistics.median(repro_cpu)
-    cpu = f"pull {pull_c:.2f} s, repro --pull {repro_c:.2f} s, ratio {repro_c / pull_c:.2f}"
-    print(f"  CPU (medians):     {cpu}")
+    cpu_line = f"pull {pull_c:.2f} s, repro --pull {repro_c:.2f} s, ratio {repro_c / pull_c:.2f}"
+    print(f"  CPU (medians):     {cpu_line}")
     print(f"  yaml parser:       {yaml_parser()}")
     load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)"
     print(f"  load average:      {load}")

@@ -38,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 
 from stages.core.params import load_section
 from stages.model.baselines import BudgetLinear
-from stages.model.features import CATEGORICAL, log_budget
+from stages.model.features import log_budget
 from stages.model.fit import label_correlations, log_revenue, single_thread, train
 from stages.model.params import TrainParams
 from stages.prepare import PrepareParams, prepare
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     names = [str(n) for n in model.features.get_feature_names_out()]
     frame_tr, frame_te = model.features.frame(tr), model.features.frame(te)
-    corr_tr = label_correlations(frame_tr, y_tr, skip=CATEGORICAL)
-    corr_te = label_correlations(frame_te, y_te, skip=CATEGORICAL)
+    corr_tr = label_correlations(frame_tr, y_tr)
+    corr_te = label_correlations(frame_te, y_te)
     top_tr = max(corr_tr.items(), key=lambda kv: kv[1])
     top_te = max(corr_te.items(), key=lambda kv: kv[1])
     franchises, flagged = first_film_flags(model, pd.concat([tr, te], ignore_index=True))

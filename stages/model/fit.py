@@ -24,6 +24,7 @@ from stages.model import portable
 from stages.model.artifact import Baselines, Model
 from stages.model.baselines import BudgetLinear, BudgetLogistic
 from stages.model.features import MovieFeatures
+from stages.model.features import known as features_known
 from stages.model.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -87,19 +88,23 @@ def label_correlations(frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
     return out
 
 
-def coverage_shifts(frame: pd.DataFrame, year: np.ndarray) -> dict[str, float]:
+def coverage_shifts(known: pd.DataFrame, year: np.ndarray) -> dict[str, float]:
     """|coverage among the last RECENT_YEARS years' films - coverage among earlier films| of
-    each feature: metadata that accumulates after release is thinner for recent films."""
+    each input (`known`: where each has a value): metadata that accumulates after release is
+    thinner for recent films."""
     recent = year > year.max() - RECENT_YEARS
     if recent.all() or not recent.any():
         return {}
-    known = frame.notna().to_numpy()
-    shift = np.abs(known[recent].mean(axis=0) - known[~recent].mean(axis=0))
-    return dict(zip(frame.columns, shift.round(6).tolist(), strict=True))
+    flags = known.to_numpy(dtype=bool)
+    shift = np.abs(flags[recent].mean(axis=0) - flags[~recent].mean(axis=0))
+    return dict(zip(known.columns, shift.round(6).tolist(), strict=True))
 
 
-def leakage_problems(frame: pd.DataFrame, y: np.ndarray, year: np.ndarray) -> list[str]:
-    """Why a feature matrix would leak the outcome, one message per offending feature."""
+def leakage_problems(
+    frame: pd.DataFrame, y: np.ndarray, year: np.ndarray, known: pd.DataFrame
+) -> list[str]:
+    """Why a feature matrix would leak the outcome, one message per offending feature (or
+    input field, for coverage: `known` says where each input the features read has a value)."""
     problems = [
         f"post-release field '{name}' is a feature; remove it"
         for name in frame.columns
@@ -112,10 +117,10 @@ def leakage_problems(frame: pd.DataFrame, y: np.ndarray, year: np.ndarray) -> li
         if name in {f"n_{field}" for field in USER_CONTRIBUTED}
     ]
     problems += [
-        f"feature '{name}' is known for {shift:.0%} more or fewer of the last {RECENT_YEARS} "
-        f"years' films than of earlier ones (> {MAX_COVERAGE_SHIFT:.0%}): its coverage is an "
-        "artefact of time since release; remove it"
-        for name, shift in sorted(coverage_shifts(frame, year).items())
+        f"feature input '{name}' is known for {shift:.0%} more or fewer of the last "
+        f"{RECENT_YEARS} years' films than of earlier ones (> {MAX_COVERAGE_SHIFT:.0%}): its "
+        "coverage is an artefact of time since release; remove it"
+        for name, shift in sorted(coverage_shifts(known, year).items())
         if shift > MAX_COVERAGE_SHIFT
     ]
     corr = label_correlations(frame, y)
@@ -131,7 +136,8 @@ def leakage_problems(frame: pd.DataFrame, y: np.ndarray, year: np.ndarray) -> li
 def check_leakage(feats: MovieFeatures, df: pd.DataFrame, y: np.ndarray) -> None:
     """Refuse a fitted feature step whose features would leak the outcome (see
     leakage_problems); the first reason is the message."""
-    problems = leakage_problems(feats.frame(df), y, year_of(df))
+    known = pd.DataFrame({name: features_known(df, name) for name in feats.used_fields})
+    problems = leakage_problems(feats.frame(df), y, year_of(df), known)
     if problems:
         raise UserError(f"train: {problems[0]}")
 

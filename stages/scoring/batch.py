@@ -3,7 +3,7 @@ worker processes, and the two CSV outputs (scores, rejected rows with their reas
 
 Rows are validated with validate_batch and scored with score (stages/scoring/score.py), as
 in the service. `row` is the 1-based position of the movie in the input (CSV header not
-counted). In CSV, list fields (genres, cast, keywords, production_companies) are a JSON
+counted). In CSV, list fields (genres, cast, production_companies) are a JSON
 array or values separated by `|`; an empty cell means unknown. The command around this is
 stages/predict.py.
 """

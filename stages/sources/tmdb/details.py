@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 
 from stages.sources.tmdb.cache import TmdbCache
 from stages.sources.tmdb.client import AuthError, NotFound, TmdbClient, TmdbError
