@@ -328,13 +328,7 @@ class FakeTmdb:
         return [int(p.rsplit("/", 1)[1]) for _, p, _ in self.requests("details")]
 
     def max_in_window(self, window_s: float = 1.0) -> int:
-        times = sorted(t for t, _, _ in self.requests())
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= window_s:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+        return max_in_window([t for t, _, _ in self.requests()], window_s)
 
     def in_range(self, gte: str, lte: str, include_adult: bool = False) -> list[Film]:
         return [
@@ -533,6 +527,17 @@ class FakeTmdb:
                 return self.send(status, raw)
 
         return Handler
+
+
+def max_in_window(times: list[float], window_s: float = 1.0) -> int:
+    """The most arrivals in any `window_s`-second window: what a rate limit must bound."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window_s:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
 
 
 def _kind(path: str) -> str:

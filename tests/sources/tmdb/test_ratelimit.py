@@ -6,16 +6,7 @@ import threading
 import time
 
 from stages.sources.tmdb.ratelimit import RateLimiter
-
-
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
+from tests.tmdb_server import max_in_window
 
 
 def test_limiter_counts_a_slot_until_one_second_after_the_answer() -> None:
