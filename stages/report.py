@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +37,18 @@ from stages.core.io import write_text
 log = logging.getLogger(__name__)
 
 
+def names(root: Path, ref: str, rev: str) -> bool:
+    """Whether `ref` itself (not origin/`ref`) resolves to commit `rev` in this clone."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.returncode == 0 and proc.stdout.strip() == rev
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write --out/report.md, the plots (PNG + Vega-Lite spec) and the model card beside it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rev = resolve_rev(root, args.base)
     label = f"base `{args.base}` ({short(root, rev)})"
-    diffs = run_all(root, commands(rev))
+    # DVC labels the base's plot lines with the revision as given: the branch name when it
+    # names this commit here, else the short sha (a shallow clone's fetched base).
+    diffs = run_all(root, commands(args.base if names(root, args.base, rev) else short(root, rev)))
     metrics = sides(diffs["metrics"], args.metrics)
     params = sides(diffs["params"], PARAMS)
 

@@ -17,7 +17,6 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ def copy_sources(dockerfile: Path) -> list[str]:
 
 
 def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324 (DVC's content hash)
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def lock_md5(repo: Path, stage: str, path: str) -> str:
@@ -99,7 +98,7 @@ def lock_md5(repo: Path, stage: str, path: str) -> str:
 @pytest.fixture(scope="module")
 def ci_origin(
     reproduced_project: Path, s3_server: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
+) -> Path:
     """The project reproduced and committed, its outputs pushed to the S3 remote; the bare
     origin a fresh checkout clones."""
     tmp = tmp_path_factory.mktemp("ci-flow")
@@ -109,7 +108,7 @@ def ci_origin(
     sh("dvc", "remote", "modify", "--local", "storage", "url", "s3://ci-flow/store", cwd=repo)
     sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", s3_server, cwd=repo)
     sh("dvc", "push", "-q", cwd=repo, env=aws_env())
-    yield bare_origin(repo, tmp / "origin.git")
+    return bare_origin(repo, tmp / "origin.git")
 
 
 @pytest.mark.parametrize("fork", [False, True], ids=["with-secrets", "fork-pr"])
@@ -228,7 +227,10 @@ def pr_github(number: int = 7) -> dict[str, Any]:
         "base_ref": "main",
         "head_ref": "feature",
         "event": {
-            "pull_request": {"number": number, "head": {"repo": {"full_name": "owner/movie-success"}}}
+            "pull_request": {
+                "number": number,
+                "head": {"repo": {"full_name": "owner/movie-success"}},
+            }
         },
     }
 
@@ -291,7 +293,8 @@ def test_pr_report_with_published_assets_resolves_every_image(
     assert run.status == "success", run.log()
     (call,) = [c for c in stub_calls(tmp_path / "stubs.jsonl") if c["tool"] == "cml"]
     assert call["args"][-1] == "report.md"
-    assert call["uploads"] and call["missing"] == []
+    assert call["uploads"]
+    assert call["missing"] == []
     assert "model_card.md" in call["uploads"]
 
 
