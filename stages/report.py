@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages.compare.dvc_diff import commands, plot_specs, run_all, sides
+from stages.compare.dvc_diff import commands, finish, plot_specs, sides, start_all
 from stages.compare.markdown import render
 from stages.compare.readers import RevReader, WorkspaceReader
 from stages.compare.revision import resolve_rev, short
@@ -66,14 +67,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = f"base `{args.base}` ({short(root, rev)})"
     # DVC labels the base's plot lines with the revision as given: the branch name when it
     # names this commit here, else the short sha (a shallow clone's fetched base).
-    diffs = run_all(root, commands(args.base if names(root, args.base, rev) else short(root, rev)))
-    metrics = sides(diffs["metrics"], args.metrics)
-    params = sides(diffs["params"], PARAMS)
+    cmds = commands(args.base if names(root, args.base, rev) else short(root, rev))
+    running = start_all(root, cmds)
+    # While the three DVC commands run: the JS engine for the plots, and the base's data
+    # summary (an output, read through DVC at the base revision).
+    from stages.compare.plots import render as render_plots
+    from stages.compare.plots import warm_up
 
+    warming = threading.Thread(target=warm_up, daemon=True)
+    warming.start()
     base_reader = RevReader(root, rev)
     base_validation = parse_json(base_reader.read(args.validation), f"{label}:{args.validation}")
     head_reader = WorkspaceReader(root)
     head_validation = parse_json(head_reader.read(args.validation), args.validation)
+    diffs = finish(running, cmds)
+    metrics = sides(diffs["metrics"], args.metrics)
+    params = sides(diffs["params"], PARAMS)
+    warming.join()
     base = Snapshot(
         label=label,
         metrics=metrics.base,
@@ -89,8 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     out.mkdir(parents=True, exist_ok=True)
-    from stages.compare.plots import render as render_plots
-
     plots, plot_note = render_plots(plot_specs(diffs["plots"]), out)
     card = head_reader.read(args.card)
     if card is not None:

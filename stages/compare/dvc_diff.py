@@ -35,14 +35,26 @@ def commands(rev: str) -> dict[str, list[str]]:
     }
 
 
-def run_all(root: Path, cmds: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """Run the commands at once in `root`; each one's parsed JSON, or a UserError naming it."""
-    procs = {
+Running = dict[str, "subprocess.Popen[str]"]
+
+
+def start_all(root: Path, cmds: Mapping[str, Sequence[str]]) -> Running:
+    """Start the commands at once in `root` (the caller works meanwhile, then `finish`es)."""
+    return {
         k: subprocess.Popen(
             list(c), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         for k, c in cmds.items()
     }
+
+
+def run_all(root: Path, cmds: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Run the commands at once in `root`; each one's parsed JSON, or a UserError naming it."""
+    return finish(start_all(root, cmds), cmds)
+
+
+def finish(procs: Running, cmds: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Wait for the started commands; each one's parsed JSON, or a UserError naming it."""
     out: dict[str, Any] = {}
     for key, proc in procs.items():
         stdout, stderr = proc.communicate()
