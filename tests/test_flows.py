@@ -384,7 +384,10 @@ def retrain_run(origin: Path, tmp: Path, s3: str, day: str, name: str) -> JobRun
 
 
 def origin_branches(origin: Path) -> dict[str, str]:
-    out = sh("git", "for-each-ref", "--format=%(refname:short) %(objectname)", cwd=origin).stdout
+    out = sh(
+        "git", "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads",
+        cwd=origin,
+    ).stdout  # fmt: skip
     return dict(line.split() for line in out.splitlines())
 
 
@@ -411,6 +414,8 @@ def test_retrain_commit_then_gated_update_one_branch_then_nothing(
     changed = sh("git", "diff", "--name-only", "main", "retrain/next", cwd=origin).stdout.split()
     assert sorted(changed) == ["dvc.lock", "params.yaml"]
     assert "GITHUB_TOKEN" in run.summary  # no App/RETRAIN_TOKEN: the warning says so
+    exps = sh("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=origin).stdout
+    assert f"retrain-{tr.GOOD_DATE}" in exps  # the run is an experiment, shared on origin
     gh = [c for c in stub_calls(tmp_path / "stubs.jsonl") if c["tool"] == "gh"]
     cmds = [c["args"][:2] for c in gh]
     assert ["pr", "create"] in cmds
