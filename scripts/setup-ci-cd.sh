@@ -40,14 +40,17 @@ cat <<EOT
 
 Now make these settings on GitHub (Settings of $repo):
   Environments:
-    - prod: required reviewers (the release owners); deployment branches: main;
+    - prod: required reviewers (the release owners); deployment tags: model#prod#* (GTO);
             secret KUBE_CONFIG (base64 kubeconfig): gh secret set KUBE_CONFIG --env prod
-    - dev:  deployment branches: develop; secret KUBE_CONFIG: gh secret set KUBE_CONFIG --env dev
-    - pypi: register $repo, workflow release.yml, environment pypi as a PyPI trusted publisher
+    - dev:  deployment tags: model#dev#*; secret KUBE_CONFIG: gh secret set KUBE_CONFIG --env dev
   Branch protection for main:
     - require pull requests with 1 approval; require status checks: ci / lint, ci / test (3.11,
-      3.12, 3.13), ci / security; allow github-actions[bot] to push (scheduled retrain commits)
+      3.12, 3.13), ci / security, pr-report / report; allow auto-merge (retrain/next PRs)
+  Retrain token (checks must run on the retrain PR):
+    - a GitHub App (contents + pull requests: write): gh secret set RETRAIN_APP_ID,
+      gh secret set RETRAIN_APP_PRIVATE_KEY; or a fine-grained PAT: gh secret set RETRAIN_TOKEN
+  Image jobs: read-only S3 role: gh secret set AWS_READ_ROLE_ARN (docs/ci-cd.md)
   Actions > General:
-    - Workflow permissions: read by default; allow GitHub Actions to create pull requests
+    - Workflow permissions: read by default
 Then check with: scripts/verify-secrets.sh
 EOT

@@ -35,6 +35,11 @@ fi
 echo "Optional:"
 optional AWS_REGION "region of the bucket (default us-east-1)"
 optional DVC_REMOTE_URL "s3://bucket/prefix if .dvc/config keeps the placeholder"
+optional AWS_READ_ROLE_ARN "read-only role for the image jobs' dvc pull train"
+optional DVC_PR_REMOTE_URL "where PR jobs push (default <DVC_REMOTE_URL>-pr)"
+optional CML_PUBLISH_ASSETS "true: cml uploads report images (public URLs)"
+optional RETRAIN_APP_ID "GitHub App for retrain pushes/PRs that trigger checks"
+optional RETRAIN_TOKEN "PAT alternative to the App (else GITHUB_TOKEN, no checks)"
 optional SLACK_WEBHOOK_URL "deploy notifications"
 optional SONAR_TOKEN "SonarCloud analysis"
 for env in dev prod; do

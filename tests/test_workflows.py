@@ -146,6 +146,9 @@ def test_ci_jobs() -> None:
     build = [s for s in docker["steps"] if "build-push-action" in s.get("uses", "")]
     assert build
     assert build[0]["if"] == "steps.dockerfile.outputs.present == 'true'"
+    # The model comes from the remote with read-only credentials, never the write role.
+    assert "secrets.AWS_READ_ROLE_ARN" in json.dumps(docker)
+    assert "secrets.AWS_ROLE_ARN" not in json.dumps(docker)
 
 
 def test_pr_report_steps() -> None:
@@ -153,25 +156,40 @@ def test_pr_report_steps() -> None:
     assert set(triggers(wf)) == {"pull_request"}
     assert wf["permissions"]["pull-requests"] == "write"
     assert wf["permissions"]["contents"] == "read"
+    assert wf["env"]["ITERATIVE_DO_NOT_TRACK"] == "1"  # CML telemetry off, as DVC's
     checkout = next(s for s in steps(wf) if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
     text = runs(wf)
     order = [
         "pip install -r requirements.lock",
+        "bash scripts/pr-remote.sh",
         "python -m stages.remote_check",
         "dvc repro --pull",
-        "dvc push --run-cache",
+        "git diff --quiet -- dvc.lock",
+        "dvc push -r pr --run-cache",
         "python -m stages.report --base",
+        "python -m stages.compare.assets",
+        'cat report/comment.md >> "$GITHUB_STEP_SUMMARY"',
         "cml comment update",
     ]
     positions = [text.index(cmd) for cmd in order]
     assert positions == sorted(positions)
     assert "--watermark-title=" in text
     assert "cml comment create" not in text
-    refs = uses(wf)
-    assert any(r.startswith("iterative/setup-cml@") for r in refs)
+    # Never a push to the production remote or its run-cache from unreviewed code.
+    assert not re.search(r"(?m)^\s*dvc push(?! -r pr)", text)
+    cml = next(s for s in steps(wf) if s.get("uses", "").startswith("iterative/setup-cml@"))
+    assert cml["uses"].split("@")[1].startswith("v3")
+    assert cml["with"]["vega"] is False
+    assert re.fullmatch(r"\d+\.\d+\.\d+", cml["with"]["version"])
+    upload = next(s for s in steps(wf) if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == "report/"
+    assert "secrets.CML_PUBLISH_ASSETS" in json.dumps(wf)
     aws = [s for s in steps(wf) if "configure-aws-credentials" in s.get("uses", "")]
     assert {"role-to-assume", "aws-access-key-id"} <= {k for s in aws for k in s["with"]}
+    fork = wf["jobs"]["fork-notice"]
+    assert "!=" in fork["if"]
+    assert "GITHUB_STEP_SUMMARY" in fork["steps"][0]["run"]
 
 
 def test_retrain_schedule_and_gate_paths() -> None:
@@ -183,33 +201,43 @@ def test_retrain_schedule_and_gate_paths() -> None:
     assert "TMDB_API_TOKEN: ${{ secrets.TMDB_API_TOKEN }}" in text
     body = runs(wf)
     for cmd in (
-        "dvc pull",
-        "python -m stages.retrain",
+        "python -m stages.retrain --pull",
         "dvc push --run-cache",
-        "[skip ci]",
-        "git add params.yaml dvc.lock",
-        "cml pr create",
+        "python -m stages.report --base",
+        "bash scripts/retrain-publish.sh",
     ):
         assert cmd in body, cmd
+    publish = (ROOT / "scripts" / "retrain-publish.sh").read_text()
+    for cmd in ("git add params.yaml dvc.lock", "git rebase", "--force-with-lease", "--body-file"):
+        assert cmd in publish, cmd
+    assert "[skip ci]" not in body + publish.replace("No `[skip ci]`", "")
+    assert "cml pr create" not in body
+    assert "git push origin HEAD:main" not in body + publish
     ifs = {s.get("name", s.get("uses")): s.get("if") for s in steps(wf)}
-    assert ifs["Commit to main (gate passed)"] == "steps.retrain.outputs.code == '0'"
-    assert ifs["Open a pull request for review (gated)"] == "steps.retrain.outputs.code == '10'"
+    both = "steps.retrain.outputs.code == '0' || steps.retrain.outputs.code == '10'"
+    assert ifs["Commit to retrain/next, rebase on main, push, open or update the PR"] == both
+    assert wf["jobs"]["retrain"]["env"]["BRANCH"] == "retrain/next"
+    checkout = next(s for s in steps(wf) if s.get("uses", "").startswith("actions/checkout"))
+    assert "secrets.RETRAIN_TOKEN" in checkout["with"]["token"]
+    assert "steps.app.outputs.token" in checkout["with"]["token"]
 
 
 def test_release_deploy_code_quality() -> None:
     rel = load("release")
     assert triggers(rel)["push"]["tags"] == ["v*"]
-    assert rel["jobs"]["publish"]["permissions"] == {"id-token": "write"}
-    assert any(r.startswith("pypa/gh-action-pypi-publish@") for r in uses(rel))
+    # The image is the release artefact; the wheel (top-level package `stages`) is not published.
+    assert not any(r.startswith("pypa/gh-action-pypi-publish@") for r in uses(rel))
+    assert "python -m build" not in runs(rel)
     tags = next(s for s in steps(rel) if "metadata-action" in s.get("uses", ""))["with"]["tags"]
     for kind in ("type=ref,event=branch", "type=sha", "type=semver", "value=latest"):
         assert kind in tags
 
     dep = load("deploy")
-    assert triggers(dep)["workflow_run"]["workflows"] == ["ci"]
+    assert triggers(dep)["push"]["tags"] == ["model#dev#*", "model#prod#*"]  # GTO stage tags
     env = dep["jobs"]["deploy"]["environment"]
     assert "'prod'" in env
     assert "'dev'" in env
+    assert "gto check-ref" in runs(dep)
     assert "@${digest}" in runs(dep)
     assert "SLACK_WEBHOOK_URL != ''" in json.dumps(dep)
 
@@ -217,6 +245,80 @@ def test_release_deploy_code_quality() -> None:
     assert cq["jobs"]["trivy"]["permissions"]["security-events"] == "write"
     assert sum("upload-sarif" in r for r in uses(cq)) == 2
     assert "env.SONAR_TOKEN != ''" in json.dumps(cq)
+
+
+def dockerfile_copy_sources() -> list[str]:
+    """The build-context sources of the Dockerfile's COPY instructions (not --from=)."""
+    sources = []
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words and words[0].upper() == "COPY" and not any(w.startswith("--from") for w in words):
+            sources += [w for w in words[1:] if not w.startswith("--")][:-1]
+    return sources
+
+
+def dvc_outputs() -> set[str]:
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    outs = set()
+    for stage in dvc_yaml["stages"].values():
+        for out in [*stage.get("outs", []), *stage.get("metrics", [])]:
+            outs.add(next(iter(out)) if isinstance(out, dict) else out)
+    return outs
+
+
+def tracked(path: str) -> bool:
+    proc = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", path], cwd=ROOT, capture_output=True, check=False
+    )
+    return proc.returncode == 0
+
+
+def test_every_docker_build_first_makes_each_copy_source_exist() -> None:
+    """A fresh checkout has the git-tracked COPY sources; every DVC output the Dockerfile
+    copies must be fetched (scripts/fetch-model.sh) before any step that builds the image."""
+    sources = dockerfile_copy_sources()
+    assert "models/model.skops" in sources
+    outputs = dvc_outputs()
+    for src in sources:
+        path = src.rstrip("/")
+        assert tracked(path) or path in outputs, f"COPY {src}: neither in git nor a DVC output"
+    fetch = (ROOT / "scripts" / "fetch-model.sh").read_text()
+    builders = 0
+    for name in NAMES:
+        for job_name, job in load(name)["jobs"].items():
+            job_steps = job.get("steps", [])
+            builds = [
+                i
+                for i, s in enumerate(job_steps)
+                if "build-push-action" in s.get("uses", "")
+                or re.search(r"docker build\s", s.get("run", ""))
+            ]
+            if not builds:
+                continue
+            builders += 1
+            before = "\n".join(s.get("run", "") for s in job_steps[: builds[0]])
+            assert "scripts/fetch-model.sh" in before, f"{name}.{job_name}: no model before build"
+            assert "scripts/check-image-inputs.sh" in before, f"{name}.{job_name}"
+            for src in sources:
+                if src.rstrip("/") in outputs:
+                    assert f"dvc pull {stage_of(src)}" in fetch, src
+    assert builders == 3  # ci, code-quality, release
+
+
+def stage_of(path: str) -> str:
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for name, stage in dvc_yaml["stages"].items():
+        if path in [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("outs", [])]:
+            return str(name)
+    raise AssertionError(f"{path} is no stage's output")
+
+
+def test_dvc_yaml_registers_the_model_for_gto() -> None:
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    model = dvc_yaml["artifacts"]["model"]
+    assert model["type"] == "model"
+    assert model["path"] == "models/model.skops"
+    assert model["path"] in dvc_outputs()
 
 
 def test_release_notes_step_extracts_the_tags_changelog_section(tmp_path: Path) -> None:

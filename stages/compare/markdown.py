@@ -1,6 +1,7 @@
 """Markdown for reviewers: the PR report of head against base, and the retrain decision.
 
-Plain GitHub markdown (tables, <details>), as posted on pull requests by CML.
+Plain GitHub markdown (tables, <details>), as posted on pull requests by CML and written to
+the job summary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from stages.compare.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from stages.compare.paired import SameRows
+    from stages.compare.plots import Rendered
 
 MARKERS = {"better": "🟢 better", "worse": "🔴 worse", "new": "new", "removed": "removed"}
 
@@ -76,8 +78,31 @@ def diff_table(
     return [*lines, ""]
 
 
-def render(base: Snapshot, head: Snapshot, card: str | None) -> str:
-    """The whole report as markdown; plots are referenced as `head_<name>` / `base_<name>`."""
+def plots_section(plots: Sequence[Rendered], note: str | None) -> list[str]:
+    """dvc.yaml's plots, base and head overlaid (as `dvc plots diff`), each image or spec."""
+    lines = ["## Plots", ""]
+    if not plots:
+        return [*lines, "No plots (`dvc plots diff` found none of dvc.yaml's plots).", ""]
+    lines += ["Base and head overlaid, as `dvc plots diff BASE` shows them.", ""]
+    for p in plots:
+        revs = ", ".join(p.revisions)
+        if p.png is not None:
+            lines += [f"### {p.title}", "", f"![{p.title}]({p.png})", ""]
+        else:
+            lines += [f"### {p.title}", "", f"[Vega-Lite spec]({p.spec}) ({revs})", ""]
+    if note:
+        lines += [f"_{note}._", ""]
+    return lines
+
+
+def render(
+    base: Snapshot,
+    head: Snapshot,
+    card: str | None,
+    plots: Sequence[Rendered] = (),
+    plot_note: str | None = None,
+) -> str:
+    """The whole report as markdown; plots are referenced by their file beside the report."""
     deltas = compare(base.metrics, head.metrics or {})
     lines = [f"# Model report: {head.label} vs {base.label}", ""]
     unchanged = (
@@ -94,17 +119,7 @@ def render(base: Snapshot, head: Snapshot, card: str | None) -> str:
     lines += metrics_section(deltas, base.metrics is not None)
     lines += diff_table("Params", base.params, head.params or {}, "params")
     lines += diff_table("Data", base.data, head.data or {}, "the data summary")
-    lines += ["## Plots", ""]
-    names = sorted(set(base.plots) | set(head.plots))
-    if not names:
-        lines += ["Plots are not available (no PNG under `models/plots/`).", ""]
-    else:
-        lines += ["| plot | head | base |", "| --- | --- | --- |"]
-        for n in names:
-            h = f"![head {n}](head_{n})" if n in head.plots else "—"
-            b = f"![base {n}](base_{n})" if n in base.plots else "—"
-            lines.append(f"| {n} | {h} | {b} |")
-        lines.append("")
+    lines += plots_section(plots, plot_note)
     lines += ["## Model card", ""]
     if card is None:
         lines += ["No model card at head.", ""]

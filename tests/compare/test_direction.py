@@ -27,6 +27,11 @@ from stages.compare.direction import direction
         ("threshold", 0),
         ("roc_auc_ci95.lo", 0),
         ("something_new", 0),
+        ("backtest_mean_roc_auc", 1),
+        ("baseline_linear_budget_rmsle", -1),
+        ("models/backtest.json:by_year.2009.roc_auc", 1),
+        ("train_rows", 0),
+        ("backtest_mean_base_rate", 0),
     ],
 )
 def test_direction_from_leaf_name(key: str, expected: int) -> None:

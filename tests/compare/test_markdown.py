@@ -25,7 +25,7 @@ def test_render_improvement_and_regression_rows() -> None:
     assert "| `log_loss` | 0.3 | 0.28 | -0.02 | 🟢 better |" in md
     assert "| `train.learning_rate` | 0.1 | 0.2 |" in md
     assert "| `rows_out` | 100 | 110 |" in md
-    assert "Plots are not available" in md
+    assert "No plots (`dvc plots diff` found none of dvc.yaml's plots)." in md
     assert "[model card](model_card.md)" in md
     md = render(snap("base", 0.70), snap("head", 0.60), card=None)
     assert "| `roc_auc` | 0.7 | 0.6 | -0.1 | 🔴 worse |" in md

@@ -34,8 +34,7 @@ def test_report_commands_on_two_commit_repos(mini_repo: Path, tmp_path: Path) ->
     md = report_md(mini_repo, "main", tmp_path / "r0")
     assert "The base has no metrics yet" in md
     assert "| `backtest.mean.roc_auc` | — | 0.69 |  | new |" in md
-    assert (tmp_path / "r0/head_roc.png").read_bytes()[:4] == b"\x89PNG"
-    assert not (tmp_path / "r0/base_roc.png").exists()
+    assert "No plots (`dvc plots diff` found none of dvc.yaml's plots)." in md
 
     # improvement: base = the previous commit, read through DVC from the cache
     sh("git", "branch", "-f", "base1", "HEAD", cwd=mini_repo)
@@ -48,9 +47,6 @@ def test_report_commands_on_two_commit_repos(mini_repo: Path, tmp_path: Path) ->
     assert "| `roc_auc` | 0.7 | 0.8 | +0.1 | 🟢 better |" in md
     assert "| `log_loss` | 0.3 | 0.2 | -0.1 | 🟢 better |" in md
     assert "| `train.quality` | 0.7 | 0.8 |" in md
-    assert "![head roc.png](head_roc.png)" in md
-    assert "![base roc.png](base_roc.png)" in md
-    assert (out / "head_roc.png").read_bytes() != (out / "base_roc.png").read_bytes()
     assert "quality 0.8" in (out / "model_card.md").read_text()
 
     # regression
@@ -111,7 +107,57 @@ def test_report_on_the_real_pipeline_without_change(
     report(reproduced_project, "main", out)
     md = (out / "report.md").read_text()
     assert "**No change** against base `main`" in md
-    assert "Plots are not available" in md or "head_" in md
+    assert "### ROC" in md
+    assert "### Backtest RMSLE by year" in md
     metrics = json.loads((reproduced_project / "models/metrics.json").read_text())
     assert f"No change in any of the {len(flatten(metrics))} metrics." in md
     assert (out / "model_card.md").read_text().startswith("# Model card")
+
+
+PLOTS_YAML = """\
+plots:
+  - ROC:
+      x: fpr
+      y:
+        models/plots/roc.csv: tpr
+"""
+
+
+@pytest.mark.e2e
+def test_report_plots_are_dvc_plots_diff_rendered(mini_repo: Path, tmp_path: Path) -> None:
+    """dvc.yaml's plot, base and head overlaid, as a PNG (vl-convert) and its Vega-Lite spec."""
+    from tests.require import need
+
+    stage = mini_repo / "mini_stage.py"
+    mini_commit(mini_repo, 0.70, "pipeline")
+    extra = (
+        '\nrows = ["fpr,tpr"] + [f"{x / 10},{min(1.0, x / 10 + q - 0.5):.3f}" for x in range(11)]'
+        '\nPath("models/plots/roc.csv").write_text("\\n".join(rows) + "\\n")\n'
+    )
+    stage.write_text(stage.read_text() + extra)
+    (mini_repo / "dvc.yaml").write_text((mini_repo / "dvc.yaml").read_text() + PLOTS_YAML)
+    sh("dvc", "repro", "-q", cwd=mini_repo)
+    sh("git", "add", "-A", cwd=mini_repo)
+    sh("git", "commit", "-q", "-m", "roc plot", cwd=mini_repo)
+    sh("git", "branch", "-f", "base", "HEAD", cwd=mini_repo)
+    from tests.conftest import mini_params
+
+    mini_params(mini_repo, 0.85)
+    (mini_repo / "mini_stage.py").write_text(stage.read_text())
+    sh("dvc", "repro", "-q", cwd=mini_repo)
+    out = tmp_path / "r"
+    report(mini_repo, "base", out)
+    md = (out / "report.md").read_text()
+    assert "### ROC" in md
+    spec = json.loads((out / "plot_roc.vl.json").read_text())
+    revs = {row["rev"] for row in spec["data"]["values"]}
+    assert revs == {"workspace", "base"}
+    try:
+        import vl_convert  # noqa: F401
+
+        have = True
+    except ImportError:
+        have = False
+    need(have, "vl-convert-python is not installed: the report cannot render PNGs")
+    assert "![ROC](plot_roc.png)" in md
+    assert (out / "plot_roc.png").read_bytes()[:4] == b"\x89PNG"
