@@ -168,6 +168,28 @@ def run_evaluation(
     return result, frames
 
 
+HEADLINE: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision")
+HEADLINE += ("recall", "accuracy", "threshold", "rows", "base_rate", "rmsle", "train_rows")
+
+
+def headline(m: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json: one flat level, so `dvc exp show` has a column per headline figure. The
+    full tables (each baseline, the backtest by year) are in the model card and in the
+    backtest stage's own metrics file."""
+    out = {k: m[k] for k in HEADLINE}
+    out["roc_auc_ci95_lo"], out["roc_auc_ci95_hi"] = (
+        m["roc_auc_ci95"]["lo"],
+        m["roc_auc_ci95"]["hi"],
+    )
+    for name in ("baseline_majority", "baseline_logreg_budget"):
+        out[f"{name}_roc_auc"] = m[name]["roc_auc"]
+    out["baseline_logreg_budget_log_loss"] = m["baseline_logreg_budget"]["log_loss"]
+    out["baseline_linear_budget_rmsle"] = m["baseline_linear_budget"]["rmsle"]
+    for key in ("roc_auc", "rmsle"):
+        out[f"backtest_mean_{key}"] = m["backtest"]["mean"][key]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -190,8 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_pngs(args.plots, frames, result.metrics)
     top = frames["importance"].head(params.top_features)
     write_text(args.card, model_card(result.metrics, model, read_json(args.validation), top))
-    write_json(args.metrics, result.metrics)
-    record(rows=result.metrics["rows"], metrics=result.metrics)
+    write_json(args.metrics, headline(result.metrics))
+    record(rows=result.metrics["rows"], metrics=headline(result.metrics))
     log.info(
         "evaluate: roc_auc=%s %s rmsle=%s on %s rows; params %s",
         result.metrics["roc_auc"],

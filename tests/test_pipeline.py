@@ -43,8 +43,13 @@ def test_repro_is_deterministic_and_metrics_are_readable(project_repo: Path) -> 
     (workspace,) = metrics.values()  # one revision: the workspace
     values = workspace["data"]["models/metrics.json"]["data"]
     assert {"roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "rows"} <= set(values)
-    assert {"rmsle", "roc_auc_ci95", "baseline_majority", "baseline_logreg_budget"} <= set(values)
-    assert {"mean", "by_year"} <= set(values["backtest"])
+    assert {"rmsle", "roc_auc_ci95_lo", "roc_auc_ci95_hi", "baseline_majority_roc_auc"} <= set(
+        values
+    )
+    assert {"baseline_logreg_budget_roc_auc", "backtest_mean_roc_auc"} <= set(values)
+    assert all(not isinstance(v, dict) for v in values.values())  # one flat level
+    backtest = workspace["data"]["models/backtest.json"]["data"]
+    assert {"mean", "by_year"} <= set(backtest)
     plots = json.loads(sh("dvc", "plots", "show", "--json", cwd=project_repo).stdout)
     assert "Backtest ROC AUC by year" in json.dumps(plots)
     assert sh("dvc", "status", "--json", cwd=project_repo).stdout.strip() == "{}"
