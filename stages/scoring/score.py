@@ -64,6 +64,18 @@ def _date_string(value: Any) -> Any:
     raise PydanticCustomError("date_type", "Input should be a date string YYYY-MM-DD")
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer: 3 and 3.0 alike (a JSON number's spelling is not its type),
+    but never a bool, a string or 3.5 (refused by the strict int after this)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_int(annotation: Any) -> bool:
+    return annotation is int or int in typing.get_args(annotation)
+
+
 # Strict everywhere (no bool as a number, no 0/1 as a bool, no number as a string) except
 # the dates, which come as JSON strings: those are checked by _date_string instead.
 LOOSE_DATES = frozenset(
@@ -87,6 +99,8 @@ def _request_field(name: str) -> tuple[Any, FieldInfo]:
             info = FieldInfo.merge_field_infos(info, default=PydanticUndefined)
     if name in LOOSE_DATES:
         return Annotated[annotation, BeforeValidator(_date_string)], info
+    if _is_int(annotation):
+        annotation = Annotated[annotation, BeforeValidator(_integral)]
     return annotation, FieldInfo.merge_field_infos(info, Field(strict=True))
 
 
