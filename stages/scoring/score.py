@@ -100,7 +100,9 @@ def _request_field(name: str) -> tuple[Any, FieldInfo]:
     if name in LOOSE_DATES:
         return Annotated[annotation, BeforeValidator(_date_string)], info
     if _is_int(annotation):
-        annotation = Annotated[annotation, BeforeValidator(_integral)]
+        return Annotated[annotation, BeforeValidator(_integral)], FieldInfo.merge_field_infos(
+            info, Field(strict=True)
+        )
     return annotation, FieldInfo.merge_field_infos(info, Field(strict=True))
 
 
