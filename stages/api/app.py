@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -14,7 +17,6 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
 from stages.api.batching import MicroBatcher
@@ -97,11 +99,13 @@ class RefusedBody(BaseModel):
 
 
 class Refused(Exception):
-    """A body refused with 422 (rendered by create_app's handler as a RefusedBody)."""
+    """A body refused with 422 (rendered by create_app's handler as a RefusedBody): its
+    first problems and how many there are in all."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
+    def __init__(self, problems: list[Problem], count: int | None = None) -> None:
+        super().__init__(f"{count or len(problems)} problems")
+        self.problems = problems[:SHOWN_PROBLEMS]
+        self.count = len(problems) if count is None else count
 
     def body(self) -> dict[str, Any]:
         return {
@@ -111,9 +115,9 @@ class Refused(Exception):
                     "msg": _short(problem.msg),
                     "type": problem.type,
                 }
-                for problem in self.problems[:SHOWN_PROBLEMS]
+                for problem in self.problems
             ],
-            "count": len(self.problems),
+            "count": self.count,
         }
 
 
@@ -159,14 +163,14 @@ def _movies(body: bytes, max_items: int) -> tuple[list[Any], bool]:
 
 
 def _refused(refused: Mapping[int, list[Problem]], single: bool) -> Refused:
-    """Every refused movie's problems, located in the body (a list's by position)."""
-    return Refused(
-        [
-            Problem((*(() if single else (i,)), *p.loc), p.msg, p.type)
-            for i, problems in refused.items()
-            for p in problems
-        ]
-    )
+    """The refused movies' first problems, located in the body (a list's by position), and
+    the count of all of them."""
+    shown = [
+        Problem((*(() if single else (i,)), *p.loc), p.msg, p.type)
+        for i, problems in itertools.islice(refused.items(), SHOWN_PROBLEMS)
+        for p in problems[:SHOWN_PROBLEMS]
+    ]
+    return Refused(shown, sum(map(len, refused.values())))
 
 
 def check_body(body: bytes, max_items: int, genres: frozenset[str]) -> tuple[Validated, bool]:
@@ -183,6 +187,7 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
     the server starts, so that a refused model is one line and exit 2)."""
     metrics = ServiceMetrics()
     preloaded = model
+    validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -212,6 +217,7 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
         finally:
             metrics.model_loaded.set(0)
             await batcher.stop()
+            validator.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="movie-success",
@@ -293,8 +299,9 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
         if len(body) <= INLINE_BYTES:
             valid, single = check_body(body, settings.max_items, svc.genres)
         else:  # parsing, validation and a refusal's problems take a while: off the event loop
-            valid, single = await run_in_threadpool(
-                check_body, body, settings.max_items, svc.genres
+            # one at a time: each thread holding the GIL delays the event loop (and /healthz)
+            valid, single = await asyncio.get_running_loop().run_in_executor(
+                validator, check_body, body, settings.max_items, svc.genres
             )
         rows = list(zip(*(valid.columns[name] for name in MOVIE_FIELDS), strict=True))
         scored = await svc.batcher.submit(rows)

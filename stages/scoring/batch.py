@@ -213,6 +213,8 @@ def _csv_rows(path: Path, header: list[str]) -> Iterator[Any]:
             except StopIteration:
                 return
             except csv.Error as exc:
+                if "NUL" in str(exc):
+                    _refuse_binary(path)
                 yield BadRow(f"not a valid CSV row ({exc}); fix its quoting")
                 continue
             if not cells:

@@ -61,7 +61,7 @@ def _date_string(value: Any) -> Any:
         return value
     if isinstance(value, str) and _DATE_RE.fullmatch(value.strip()):
         return value.strip()
-    raise PydanticCustomError("date_type", "Input should be a date string YYYY-MM-DD")
+    raise PydanticCustomError("date_type", "Input should be a valid date string YYYY-MM-DD")
 
 
 def _integral(value: Any) -> Any:
@@ -123,6 +123,7 @@ else:
 MOVIE_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
 FIELD_NAMES = frozenset(MOVIE_FIELDS)
 REQUIRED_FIELDS = frozenset(n for n, f in Movie.model_fields.items() if f.is_required())
+_ACCEPTED = ", ".join(MOVIE_FIELDS)
 
 
 def _column_adapter(name: str) -> TypeAdapter[list[Any]]:
@@ -163,13 +164,13 @@ class Problem:
 def problems_from(error: ValidationError) -> list[Problem]:
     """Pydantic errors in our words: an extra field says why it is not accepted."""
     out = []
-    for err in error.errors(include_url=False):
+    for err in error.errors(include_url=False, include_input=False, include_context=False):
         loc = tuple(err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            name = str(loc[-1]) if loc else "?"
+            name = str(loc[-1])[:100] if loc else "?"
             kind = "a post-release field" if name in POST_RELEASE else "not a pre-release field"
-            msg = f"'{name}' is {kind}; remove it (accepted: {', '.join(MOVIE_FIELDS)})"
+            msg = f"'{name}' is {kind}; remove it (accepted: {_ACCEPTED})"
         out.append(Problem(loc, msg, err["type"]))
     return out
 
