@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import stages.scoring.lifeline  # noqa: F401  (first: a spawned worker dies with its parent)
 from stages.api.settings import TRAIN_STAGE, model_from_lock
 from stages.core.cli import UserError, run
 from stages.core.pushgateway import record

@@ -14,14 +14,11 @@ import codecs
 import collections
 import contextlib
 import csv
-import ctypes
 import gc
 import io
 import itertools
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 import types
@@ -40,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from stages.core.cli import UserError
 from stages.model.artifact import Model, load_model
+from stages.scoring.lifeline import set_parent_death_signal
 from stages.scoring.score import (
     MOVIE_FIELDS,
     REQUIRED_FIELDS,
@@ -219,11 +217,11 @@ def _csv_rows(path: Path, header: list[str]) -> Iterator[Any]:
                 continue
             if not cells:
                 continue  # a blank line is not a movie (as csv.DictReader skips it)
+            if any("\x00" in c for c in cells):
+                _refuse_binary(path)
             if len(cells) != len(header):
                 yield BadRow(f"has {len(cells)} cells, the header has {len(header)}")
                 continue
-            if any("\x00" in c for c in cells):
-                _refuse_binary(path)
             yield {
                 k: (
                     _split_list(v)
@@ -389,10 +387,7 @@ def die_with_parent(parent: int) -> None:
     """End this worker when the process that started it ends, even by SIGKILL: the kernel's
     parent-death signal on Linux, and a thread watching the parent's pid elsewhere (or should
     the parent already be gone)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    set_parent_death_signal()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -402,9 +397,6 @@ def die_with_parent(parent: int) -> None:
     if os.getppid() != parent:
         os._exit(1)
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _start_worker(models: Any, parent: int | None = None) -> None:
