@@ -9,6 +9,7 @@ import ctypes
 import os
 import signal
 import sys
+from multiprocessing import process
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -22,8 +23,9 @@ def set_parent_death_signal() -> None:
 
 
 def in_spawned_worker() -> bool:
-    """This process was started by multiprocessing's spawn (it imports the main module)."""
-    return "--multiprocessing-fork" in sys.argv
+    """This process is a multiprocessing child importing the parent's main module (spawn
+    marks the process as inheriting meanwhile; sys.argv is already the parent's)."""
+    return bool(getattr(process.current_process(), "_inheriting", False))
 
 
 if in_spawned_worker():
