@@ -221,7 +221,7 @@ def schemathesis_cli() -> list[str] | None:
     return None
 
 
-def test_schemathesis_finds_no_5xx_and_no_schema_violation(server: int) -> None:
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(server: int, tmp_path: Path) -> None:
     cli = schemathesis_cli()
     need(cli is not None, "schemathesis is not installed (pin it in the dev lock or set ST_BIN)")
     assert cli is not None
@@ -244,6 +244,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server: int) -> None:
         text=True,
         timeout=600,
         check=False,
+        cwd=tmp_path,  # schemathesis writes .schemathesis/ there
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     assert "passed" in proc.stdout
