@@ -59,8 +59,9 @@ lock: ## Re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lock-venv
 
 .PHONY: clean
-clean: ## Remove the virtualenv and caches (not the DVC cache)
+clean: ## Remove the virtualenv, caches and temp files of killed runs (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find . -path ./.git -prune -o -path ./.dvc -prune -o -type f -name '.*.predict-tmp-*' -print -delete
 
 .PHONY: remote-check
 remote-check: $(STAMP) ## Check the S3 remote: bucket set, credentials present, endpoint reachable

@@ -15,12 +15,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import stages.scoring.lifeline  # noqa: F401  (first: a spawned worker dies with its parent)
 from stages.api.settings import TRAIN_STAGE, model_from_lock
 from stages.core.cli import UserError, run
-from stages.core.io import atomic_open
 from stages.core.pushgateway import record
 from stages.model.artifact import require_model_file
 from stages.scoring.batch import default_jobs, read_chunks, write_scores
+from stages.scoring.outputs import all_or_nothing, check_paths
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--jobs {args.jobs}: use 1 or more processes")
 
     chunks = read_chunks(args.input)  # a missing file, unknown format or bad header fail here
+    check_paths(args.input, [("--output", args.output), ("--rejected", rejected_path)])
     jobs = args.jobs or default_jobs(args.input)
-    with atomic_open(args.output) as out, atomic_open(rejected_path) as rej:
+    # both files replace the previous ones only if the run succeeds (not all rows rejected)
+    with all_or_nothing([args.output, rejected_path]) as (out, rej):
         written = write_scores(model_path, chunks, out, rej, jobs=jobs)
+        if written.scored == 0 and written.rejected > 0:
+            row, reason = written.first_rejected[0]
+            raise UserError(
+                f"{args.input}: every row was rejected ({written.rejected}), e.g. row {row}: "
+                f"{reason[:300]}; fix them (previous outputs kept)"
+            )
     for row, reason in written.first_rejected:
         log.warning("predict: %s row %s rejected: %s", args.input, row, reason)
     record(rows=written.scored)
@@ -73,8 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         written.rejected,
         rejected_path,
     )
-    if written.scored == 0 and written.rejected > 0:
-        raise UserError(f"{args.input}: every row was rejected; see {rejected_path} and fix them")
     return 0
 
 

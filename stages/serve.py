@@ -9,15 +9,35 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
+import sys
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 
 import uvicorn
 
 from stages.api.app import create_app
 from stages.api.settings import Settings
 from stages.core.cli import UserError, run
+from stages.model.artifact import Model, load_model_isolated
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL = 0.001  # seconds (Python's default: 0.005)
+
+
+def load(settings: Settings) -> Model:
+    """The model, loaded before the server starts: a refused file is one line and exit 2
+    (in uvicorn's lifespan it would be a traceback and exit 3)."""
+    try:
+        return load_model_isolated(settings.model_path)
+    except UserError:
+        raise
+    except (OSError, EOFError, BrokenProcessPool, pickle.UnpicklingError, MemoryError) as exc:
+        raise UserError(
+            f"{settings.model_path}: the model could not be loaded ({type(exc).__name__}: "
+            f"{exc}); rebuild it ('make repro') or set MODEL_PATH"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     if args.host:
         env["HOST"] = args.host
-    if args.port:
+    if args.port is not None:
         env["PORT"] = str(args.port)
     settings = Settings.from_env(env)
     if not settings.model_path.is_file():
@@ -36,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{settings.model_path}: model not found; run 'make repro' (or 'dvc pull') "
             "or set MODEL_PATH"
         )
-    app = create_app(settings)
+    app = create_app(settings, load(settings))
+    # the event loop gets the GIL back within 1 ms from a thread validating a large body
+    sys.setswitchinterval(SWITCH_INTERVAL)
     # One process, one event loop: the model runs in one worker thread fed by the batcher.
     uvicorn.run(
         app,

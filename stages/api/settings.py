@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -63,40 +66,78 @@ def git_sha(env: Mapping[str, str], cwd: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else UNKNOWN
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
+@dataclass(frozen=True)
+class Env:
+    """Where a setting comes from and its range: declared once, next to the field."""
+
+    name: str
+    default: int
+    low: int
+    high: int
+
+
+def env(name: str, default: int, low: int, high: int) -> Any:
+    return field(metadata={"env": Env(name, default, low, high)})
+
+
+def _int(values: Mapping[str, str], spec: Env) -> int:
+    raw = values.get(spec.name, "").strip()
     if not raw:
-        return default
+        return spec.default
     try:
-        value = int(raw)
+        value = int(raw) if len(raw) <= 20 else None
     except ValueError:
-        raise UserError(f"environment: {name}={raw!r} is not an integer; fix or unset it") from None
-    if value <= 0:
-        raise UserError(f"environment: {name}={raw!r} must be positive; fix or unset it")
+        value = None
+    if value is None:
+        raise UserError(f"environment: {spec.name}={raw[:40]!r} is not an integer; fix or unset it")
+    if not spec.low <= value <= spec.high:
+        raise UserError(
+            f"environment: {spec.name}={raw!r} is out of range; use {spec.low}..{spec.high} "
+            "or unset it"
+        )
     return value
+
+
+_HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
+
+
+def _host(values: Mapping[str, str]) -> str:
+    raw = values.get("HOST", "").strip()
+    if not raw:
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if not _HOST_RE.fullmatch(raw):
+        raise UserError(
+            f"environment: HOST={raw[:80]!r} is not an IP address or host name; fix or unset it"
+        )
+    return raw
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the service reads from the environment, read once at start-up."""
+    """Everything the service reads from the environment, read once at start-up; each
+    numeric setting declares its variable, default and range once, here."""
 
     model_path: Path
     dvc_lock: Path
     host: str
-    port: int
-    max_items: int
-    max_body_bytes: int
-    max_batch: int
-    model_threads: int
-    git_sha: str
+    port: int = env("PORT", 8000, 1, 65535)
+    max_items: int = env("MAX_ITEMS", 1000, 1, 100_000)
+    max_body_bytes: int = env("MAX_BODY_BYTES", 2_000_000, 1024, 1 << 30)
+    max_batch: int = env("MAX_BATCH", 256, 1, 100_000)
+    model_threads: int = env("MODEL_THREADS", 1, 1, 256)
+    git_sha: str = UNKNOWN
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, values: Mapping[str, str] | None = None) -> Settings:
         """MODEL_PATH, else the train output in DVC_LOCK (default dvc.lock); see README."""
-        env = os.environ if env is None else env
-        lock = Path(env.get("DVC_LOCK") or "dvc.lock")
-        if env.get("MODEL_PATH"):
-            model_path = Path(env["MODEL_PATH"])
+        values = os.environ if values is None else values
+        lock = Path(values.get("DVC_LOCK") or "dvc.lock")
+        if values.get("MODEL_PATH"):
+            model_path = Path(values["MODEL_PATH"])
         else:
             ref = model_from_lock(lock)
             if ref is None:
@@ -105,14 +146,13 @@ class Settings:
                     "run 'make repro' or set MODEL_PATH"
                 )
             model_path = ref.path
+        numbers = {
+            f.name: _int(values, f.metadata["env"]) for f in fields(cls) if "env" in f.metadata
+        }
         return cls(
             model_path=model_path,
             dvc_lock=lock,
-            host=env.get("HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8000),
-            max_items=_int(env, "MAX_ITEMS", 1000),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 2_000_000),
-            max_batch=_int(env, "MAX_BATCH", 256),
-            model_threads=_int(env, "MODEL_THREADS", 1),
-            git_sha=git_sha(env, lock.parent.resolve()),
+            host=_host(values),
+            git_sha=git_sha(values, lock.parent.resolve()),
+            **numbers,
         )

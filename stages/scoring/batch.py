@@ -10,6 +10,7 @@ stages/predict.py.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import csv
@@ -18,6 +19,9 @@ import io
 import itertools
 import multiprocessing
 import os
+import threading
+import time
+import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -33,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from stages.core.cli import UserError
 from stages.model.artifact import Model, load_model
+from stages.scoring.lifeline import set_parent_death_signal
 from stages.scoring.score import (
     MOVIE_FIELDS,
     REQUIRED_FIELDS,
@@ -82,15 +87,102 @@ def _split_list(cell: str) -> Any:
     return [part.strip() for part in cell.split("|") if part.strip()]
 
 
+CSV_FIELD_LIMIT = 1024 * 1024  # characters in one CSV cell; a longer one rejects its row
+ENCODING = "utf-8-sig"  # UTF-8, with or without the BOM Excel's "CSV UTF-8" writes
+BOM = b"\xef\xbb\xbf"
+_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "off", "0"})
+
+
+def _scalar_type(name: str) -> Any:
+    """A Movie field's value type without None (int for `int | None`)."""
+    annotation = Movie.model_fields[name].annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return (
+        args[0]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation)
+    )
+
+
+def _cell_parser(kind: Any) -> Callable[[str], Any] | None:
+    """How a CSV cell (always text) becomes the JSON value Movie's strict fields expect;
+    a cell that does not parse stays text, and Movie words the reason."""
+    if kind is bool:
+        return lambda v: True if v.lower() in _TRUE else False if v.lower() in _FALSE else v
+    if kind in (int, float):
+
+        def number(v: str) -> Any:
+            try:
+                return kind(v) if len(v) <= 400 else v
+            except ValueError:
+                return v
+
+        return number
+    return None
+
+
+CELL_PARSERS = {
+    f: p for f in MOVIE_FIELDS if f not in LIST_INPUTS and (p := _cell_parser(_scalar_type(f)))
+}
+
+
+def not_text(path: Path) -> str | None:
+    """Why `path` is not UTF-8 text (the byte offset and line of the first NUL byte or invalid
+    UTF-8 sequence), or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            nul = block.find(b"\x00")
+            try:
+                decoder.decode(block if nul < 0 else block[:nul])
+            except UnicodeDecodeError as exc:
+                where = offset + exc.start
+                line += block.count(b"\n", 0, exc.start)
+                return f"byte {where} (line {line}) is not UTF-8 ({exc.reason})"
+            if nul >= 0:
+                line += block.count(b"\n", 0, nul)
+                return f"byte {offset + nul} (line {line}) is a NUL byte: a binary file"
+            offset += len(block)
+            line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return f"byte {offset + exc.start} (line {line}) ends inside a UTF-8 character"
+    return None
+
+
+def _refuse_binary(path: Path) -> typing.NoReturn:
+    reason = not_text(path) or "not UTF-8 text"
+    raise UserError(f"{path}: not a UTF-8 text file: {reason}; save it as UTF-8 (CSV UTF-8)")
+
+
+@contextlib.contextmanager
+def _text_errors(path: Path) -> Iterator[None]:
+    """A decode error or NUL byte while reading `path` as one line naming the byte offset."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        _refuse_binary(path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc}); check the file") from None
+
+
 def _csv_header(path: Path) -> list[str]:
     """The header, refused with one line if it has a column outside the schema or lacks a
     required one (checked before any row is read)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        header = next(csv.reader(fh), [])
+    with _text_errors(path), open(path, encoding=ENCODING, newline="") as fh:
+        try:
+            header = next(csv.reader(fh, strict=True), [])
+        except csv.Error as exc:
+            raise UserError(f"{path}: the header line is not CSV ({exc}); fix it") from None
+    if any("\x00" in c for c in header):
+        _refuse_binary(path)
     unknown = [c for c in header if c not in MOVIE_FIELDS]
     if unknown:
         raise UserError(
-            f"{path}: column '{unknown[0]}' is not a pre-release field; remove it "
+            f"{path}: column '{unknown[0][:100]}' is not a pre-release field; remove it "
             f"(accepted: {', '.join(MOVIE_FIELDS)})"
         )
     missing = [c for c in REQUIRED if c not in header]
@@ -106,36 +198,59 @@ def _csv_header(path: Path) -> list[str]:
 RawChunk = tuple[Sequence[int], list[Any]]
 
 
+def _csv_rows(path: Path, header: list[str]) -> Iterator[Any]:
+    """The records after the header: a dict per row, or a BadRow for a row the CSV reader
+    refuses (bad quoting, a cell over CSV_FIELD_LIMIT) or with the wrong number of cells."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with _text_errors(path), open(path, encoding=ENCODING, newline="") as fh:
+        reader = csv.reader(fh, strict=True)
+        next(reader, None)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "NUL" in str(exc):
+                    _refuse_binary(path)
+                yield BadRow(f"not a valid CSV row ({exc}); fix its quoting")
+                continue
+            if not cells:
+                continue  # a blank line is not a movie (as csv.DictReader skips it)
+            if any("\x00" in c for c in cells):
+                _refuse_binary(path)
+            if len(cells) != len(header):
+                yield BadRow(f"has {len(cells)} cells, the header has {len(header)}")
+                continue
+            yield {
+                k: (
+                    _split_list(v)
+                    if k in LIST_INPUTS
+                    else (CELL_PARSERS[k](v) if k in CELL_PARSERS else v)
+                )
+                for k, v in zip(header, cells, strict=True)
+                if v != ""
+            }
+
+
 def _csv_chunks(path: Path, header: list[str], size: int) -> Iterator[RawChunk]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = enumerate(csv.DictReader(fh), start=1)
-        while chunk := list(itertools.islice(rows, size)):
-            items: list[Any] = []
-            for _, row in chunk:
-                if None in row:  # more cells than the header: DictReader keys them None
-                    cells = len(header) + len(row[None])
-                    items.append(BadRow(f"has {cells} cells, the header has {len(header)}"))
-                elif None in row.values():  # fewer: DictReader fills the rest with None
-                    cells = sum(v is not None for v in row.values())
-                    items.append(BadRow(f"has {cells} cells, the header has {len(header)}"))
-                else:
-                    items.append(
-                        {
-                            k: (_split_list(v) if k in LIST_INPUTS else v)
-                            for k, v in row.items()
-                            if v != ""
-                        }
-                    )
-            yield [n for n, _ in chunk], items
+    rows = enumerate(_csv_rows(path, header), start=1)
+    while chunk := list(itertools.islice(rows, size)):
+        yield [n for n, _ in chunk], [item for _, item in chunk]
 
 
 def _jsonl_chunks(path: Path, size: int) -> Iterator[RawChunk]:
-    """Lines as bytes (orjson checks their UTF-8), split at \\n as JSON Lines says; a blank
-    line is not a movie and has no row number."""
-    with open(path, "rb") as fh:
+    """Lines as bytes (orjson checks their UTF-8: a line that is not is one rejected row),
+    split at \\n as JSON Lines says; a blank line is not a movie and has no row number. A
+    binary file (a NUL byte) is refused as a whole, with the byte offset."""
+    with _text_errors(path), open(path, "rb") as fh:
+        if fh.read(len(BOM)) != BOM:
+            fh.seek(0)
         lines = (line for line in fh if not line.isspace())
         first = 1
         while chunk := list(itertools.islice(lines, size)):
+            if any(b"\x00" in line for line in chunk):
+                _refuse_binary(path)
             yield range(first, first + len(chunk)), chunk
             first += len(chunk)
 
@@ -268,10 +383,27 @@ def _one_thread() -> None:
     threadpool_limits(1, user_api="openmp")
 
 
-def _start_worker(models: Any) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this worker when the process that started it ends, even by SIGKILL: the kernel's
+    parent-death signal on Linux, and a thread watching the parent's pid elsewhere (or should
+    the parent already be gone)."""
+    set_parent_death_signal()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start_worker(models: Any, parent: int | None = None) -> None:
     """A worker imports what scoring needs while the main process loads the model, then takes
     the model from `models` (a queue) as the main process pickled it: loaded there with the
     skops allow-list, never read from a file here."""
+    die_with_parent(os.getppid() if parent is None else parent)
     _one_thread()
     model = models.get()
     if model is None:  # the main process could not load the model, and says why
@@ -344,7 +476,10 @@ def write_scores(
             stack.callback(models.close)
             pool = stack.enter_context(
                 ProcessPoolExecutor(
-                    jobs - 1, mp_context=spawn, initializer=_start_worker, initargs=(models,)
+                    jobs - 1,
+                    mp_context=spawn,
+                    initializer=_start_worker,
+                    initargs=(models, os.getpid()),
                 )
             )
             warmups = [pool.submit(int) for _ in range(jobs - 1)]  # spawned on demand

@@ -8,6 +8,7 @@ model itself: a genre it never saw would silently score as "no genre", so it is 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,9 +16,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import sklearn
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from stages.core.schema import POST_RELEASE, MovieRecord
 from stages.model import portable
@@ -28,7 +37,7 @@ from stages.model.features import INPUT_FIELDS, Records
 # fields the model reads are optional unless named here, and bounded as stated.
 # (Field() is typed as its default's type, for annotations; each value here is a FieldInfo.)
 RULES: dict[str, Any] = {
-    "title": Field(min_length=1, max_length=500),
+    "title": Field(min_length=1, max_length=500, pattern=r"\S"),
     "release_date": Field(),
     "budget": Field(gt=0, le=10_000_000_000, description="production budget in US dollars"),
     "runtime": Field(default=None, gt=0, le=1000, description="minutes"),
@@ -38,20 +47,63 @@ RULES: dict[str, Any] = {
 }
 
 
+def _is_date(annotation: Any) -> bool:
+    return annotation is dt.date or dt.date in typing.get_args(annotation)
+
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_string(value: Any) -> Any:
+    """A date is a JSON string YYYY-MM-DD (or a date object): pydantic's lax date would also
+    read integers and digit strings as Unix times (`0` as 1970-01-01) and datetimes."""
+    if value is None or type(value) is dt.date:
+        return value
+    if isinstance(value, str) and _DATE_RE.fullmatch(value.strip()):
+        return value.strip()
+    raise PydanticCustomError("date_type", "Input should be a valid date string YYYY-MM-DD")
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer: 3 and 3.0 alike (a JSON number's spelling is not its type),
+    but never a bool, a string or 3.5 (refused by the strict int after this)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_int(annotation: Any) -> bool:
+    return annotation is int or int in typing.get_args(annotation)
+
+
+# Strict everywhere (no bool as a number, no 0/1 as a bool, no number as a string) except
+# the dates, which come as JSON strings: those are checked by _date_string instead.
+LOOSE_DATES = frozenset(
+    name for name, info in MovieRecord.model_fields.items() if _is_date(info.annotation)
+)
+
+
 def _request_field(name: str) -> tuple[Any, FieldInfo]:
     """A record field as a request field: required (not nullable) where RULES give no
-    default, the record's description kept, RULES' bounds added."""
+    default, the record's description kept, RULES' bounds added, strict types."""
     record = MovieRecord.model_fields[name]
     rule = RULES.get(name)
-    if rule is None:
-        return record.annotation, FieldInfo.merge_field_infos(record, default=record.default)
     annotation = record.annotation
-    if rule.is_required() and type(None) in typing.get_args(annotation):
-        (annotation,) = (a for a in typing.get_args(annotation) if a is not type(None))
-    info = FieldInfo.merge_field_infos(record, rule)
-    if rule.is_required():
-        info = FieldInfo.merge_field_infos(info, default=PydanticUndefined)
-    return annotation, info
+    if rule is None:
+        info = FieldInfo.merge_field_infos(record, default=record.default)
+    else:
+        if rule.is_required() and type(None) in typing.get_args(annotation):
+            (annotation,) = (a for a in typing.get_args(annotation) if a is not type(None))
+        info = FieldInfo.merge_field_infos(record, rule)
+        if rule.is_required():
+            info = FieldInfo.merge_field_infos(info, default=PydanticUndefined)
+    if name in LOOSE_DATES:
+        return Annotated[annotation, BeforeValidator(_date_string)], info
+    if _is_int(annotation):
+        return Annotated[annotation, BeforeValidator(_integral)], FieldInfo.merge_field_infos(
+            info, Field(strict=True)
+        )
+    return annotation, FieldInfo.merge_field_infos(info, Field(strict=True))
 
 
 _REQUEST_FIELDS: dict[str, Any] = {name: _request_field(name) for name in ("title", *INPUT_FIELDS)}
@@ -71,6 +123,7 @@ else:
 MOVIE_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
 FIELD_NAMES = frozenset(MOVIE_FIELDS)
 REQUIRED_FIELDS = frozenset(n for n, f in Movie.model_fields.items() if f.is_required())
+_ACCEPTED = ", ".join(MOVIE_FIELDS)
 
 
 def _column_adapter(name: str) -> TypeAdapter[list[Any]]:
@@ -111,13 +164,13 @@ class Problem:
 def problems_from(error: ValidationError) -> list[Problem]:
     """Pydantic errors in our words: an extra field says why it is not accepted."""
     out = []
-    for err in error.errors(include_url=False):
+    for err in error.errors(include_url=False, include_input=False, include_context=False):
         loc = tuple(err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            name = str(loc[-1]) if loc else "?"
+            name = str(loc[-1])[:100] if loc else "?"
             kind = "a post-release field" if name in POST_RELEASE else "not a pre-release field"
-            msg = f"'{name}' is {kind}; remove it (accepted: {', '.join(MOVIE_FIELDS)})"
+            msg = f"'{name}' is {kind}; remove it (accepted: {_ACCEPTED})"
         out.append(Problem(loc, msg, err["type"]))
     return out
 
