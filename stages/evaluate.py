@@ -200,9 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_section(EvaluateParams, "evaluate", args.params)
 
-    model = load_model(args.model)
-    test = parquet_frame(args.test)
+    # The cheap inputs first: a damaged one fails before the model is loaded.
     backtest, validation = read_json(args.backtest), read_json(args.validation)
+    test = parquet_frame(args.test)
+    model = load_model(args.model)
     with single_thread():
         result, frames = run_evaluation(model, test, backtest, params)
     top = frames["importance"].head(params.top_features)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -139,6 +140,8 @@ def staged_outputs(*paths: Path | str) -> Iterator[tuple[Path, ...]]:
         for out in outs:
             parent = out.parent
             if parent not in staging:
+                if parent.exists() and not parent.is_dir():
+                    raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(parent))
                 parent.mkdir(parents=True, exist_ok=True)
                 remove_stale(parent)
                 staging[parent] = Path(
