@@ -390,7 +390,7 @@ ROWS: list[Row] = [
         "model-not-a-zip",
         "backtest",
         file_input("--model", b"previous model bytes"),
-        r"not a skops model archive",
+        r"not a readable skops model \(File is not a zip file\)",
     ),
     Row("model-over-archive-cap", "backtest", sparse_model, r"over the \d+-byte cap"),
     Row(

@@ -232,7 +232,7 @@ def check_archive(path: Path) -> None:
                         "rebuild it with the train stage"
                     ) from None
     except zipfile.BadZipFile as exc:
-        raise UserError(f"{path}: not a skops model archive ({exc}); rebuild it") from None
+        raise UserError(f"{path}: not a readable skops model ({exc}); rebuild it") from None
     except PermissionError:
         raise UserError(f"{path}: permission denied; make it readable") from None
 
