@@ -136,12 +136,15 @@ def staged_outputs(*paths: Path | str) -> Iterator[tuple[Path, ...]]:
     if len({p.resolve() for p in outs}) != len(outs):
         raise ValueError(f"the same output is given twice: {[str(p) for p in outs]}")
     staging: dict[Path, Path] = {}
+    created: list[Path] = []  # folders made for the outputs, deepest first
+    done = False
     try:
         for out in outs:
             parent = out.parent
             if parent not in staging:
                 if parent.exists() and not parent.is_dir():
                     raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(parent))
+                created += [d for d in (parent, *parent.parents) if not d.exists()]
                 parent.mkdir(parents=True, exist_ok=True)
                 remove_stale(parent)
                 staging[parent] = Path(
@@ -158,9 +161,14 @@ def staged_outputs(*paths: Path | str) -> Iterator[tuple[Path, ...]]:
                 old = staging[out.parent] / f".old.{out.name}"
                 os.replace(out, old)  # a folder cannot be replaced by rename: swap it
             os.replace(tmp, out)
+        done = True
     finally:
         for folder in staging.values():
             shutil.rmtree(folder, ignore_errors=True)
+        if not done:  # a failed stage leaves no empty output folder either
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def parquet_frame(
