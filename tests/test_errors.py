@@ -195,6 +195,20 @@ def zip_of(members: dict[str, bytes], corrupt: str | None = None) -> bytes:
     return bytes(raw)
 
 
+def lying_sizes(members: dict[str, bytes], declared: int = 100) -> bytes:
+    """A zip whose directory declares every member `declared` bytes, whatever it unpacks to:
+    zipfile stops at the declared size and the CRC then fails (a bomb that lies is refused)."""
+    import struct
+
+    raw = bytearray(zip_of(members))
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (i := raw.find(sig, start)) != -1:
+            raw[i + at : i + at + 4] = struct.pack("<I", declared)
+            start = i + 4
+    return bytes(raw)
+
+
 NPY = b"\x93NUMPY" + bytes(range(256)) * 64
 SCHEMA = b'{"__class__": "dict", "__module__": "builtins", "content": {}, "protocol": 2}'
 
@@ -398,6 +412,12 @@ ROWS: list[Row] = [
         "backtest",
         file_input("--model", zip_of({"schema.json": SCHEMA, "0.npy": NPY}, corrupt="0.npy")),
         r"member '0\.npy' is corrupt",
+    ),
+    Row(
+        "model-lying-sizes",
+        "backtest",
+        file_input("--model", lying_sizes({"schema.json": SCHEMA, "0.npy": bytes(10_000_000)})),
+        r"member '.*' is corrupt \(Bad CRC-32",
     ),
     Row(
         "model-not-a-model",
