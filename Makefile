@@ -59,8 +59,10 @@ lock: ## Re-resolve requirements.in into requirements.lock (needs the registry)
 	rm -rf .lock-venv
 
 .PHONY: clean
-clean: ## Remove the virtualenv, caches and temp files of killed runs (not the DVC cache)
+clean: ## Remove the virtualenv, caches and temp files a killed run left (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find data models -name '.staging-*' -prune -exec rm -rf {} + 2>/dev/null || true
+	find data models -name '.*.tmp' -type f -delete 2>/dev/null || true
 	find . -path ./.git -prune -o -path ./.dvc -prune -o -type f -name '.*.predict-tmp-*' -print -delete
 
 .PHONY: remote-check

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
+from pydantic import Field
 
 from stages.core.cli import UserError, run
-from stages.core.io import write_json
+from stages.core.io import parquet_frame, staged_outputs, write_json
 from stages.core.params import load_section
 from stages.model.artifact import load_model
 from stages.model.fit import expanding_window, single_thread, thresholds_from
@@ -30,7 +31,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BacktestParams:
-    years: int  # how many of the last release years are each predicted from earlier years
+    """The `backtest` section; the range is declared here and checked at load (the upper
+    bound depends on the data: backtest() checks it)."""
+
+    years: Annotated[
+        int, Field(ge=1)
+    ]  # how many of the last release years are each predicted from earlier years
 
 
 def period_metrics(pred: pd.DataFrame, thresholds: dict[str, float]) -> dict[str, Any]:
@@ -54,7 +60,7 @@ def period_metrics(pred: pd.DataFrame, thresholds: dict[str, float]) -> dict[str
 def backtest(df: pd.DataFrame, params: TrainParams, n_years: int) -> dict[str, Any]:
     """Per-year and mean metrics of the model and the baselines over the last n_years."""
     all_years = sorted(set(pd.to_datetime(df["release_date"]).dt.year.tolist()))
-    if n_years < 1 or n_years >= len(all_years):
+    if n_years >= len(all_years):
         raise UserError(
             f"params.yaml: backtest.years is {n_years}; use 1 to {len(all_years) - 1} "
             f"(the data has films from {len(all_years)} years)"
@@ -100,10 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = load_section(BacktestParams, "backtest", args.params)
 
     train_params = load_model(args.model).params
-    df = pd.concat([pd.read_parquet(args.train), pd.read_parquet(args.test)], ignore_index=True)
+    df = pd.concat([parquet_frame(args.train), parquet_frame(args.test)], ignore_index=True)
     with single_thread():
         result = backtest(df, train_params, params.years)
-    write_json(args.output, result)
+    with staged_outputs(args.output) as (output,):
+        write_json(output, result)
     log.info(
         "backtest: mean roc_auc %s (logreg budget %s), rmsle %s (linear budget %s) over %s",
         result["mean"]["roc_auc"],

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stages.core.cli import UserError, run
-from stages.core.io import write_json
+from stages.core.io import staged_outputs, write_json
 from stages.core.params import load_section
 from stages.core.pushgateway import record
 from stages.sources.jsonl import write_records
@@ -38,15 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if params.source == "tmdb":
         if args.cache is None:
             raise UserError("collect: source 'tmdb' needs --cache DIR (see dvc.yaml)")
-        summary = collect_tmdb(params, args.cache, args.output, os.environ)
+        with staged_outputs(args.output, args.summary) as (output, summary_path):
+            summary = collect_tmdb(params, args.cache, output, os.environ)
+            write_json(summary_path, {k: v for k, v in summary.items() if k != "run"})
         # The run's traffic is not an output (it changes on every run): it goes to the cache.
         write_json(args.cache / LAST_RUN, summary)
-        write_json(args.summary, {k: v for k, v in summary.items() if k != "run"})
         record(rows=summary["movies"])  # the Pushgateway's rows figure, as for the sample
         return 0
     records = map_sample(read_sample(args.sample), str(args.sample))
-    n = write_records(args.output, records)
-    write_json(args.summary, {"source": "sample", "sample": args.sample.name, "movies": n})
+    with staged_outputs(args.output, args.summary) as (output, summary_path):
+        n = write_records(output, records)
+        write_json(summary_path, {"source": "sample", "sample": args.sample.name, "movies": n})
     record(rows=n)
     log.info("collect: wrote %s movies from %s to %s", n, params.source, args.output)
     return 0

@@ -9,22 +9,24 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
 from stages.core.cli import UserError, run
-from stages.core.io import write_csv, write_json, write_text
+from stages.core.io import parquet_frame, staged_outputs, write_csv, write_json, write_text
 from stages.core.params import load_section
 from stages.core.pushgateway import record
 from stages.model.artifact import Model, load_model
 from stages.model.card import model_card
 from stages.model.fit import single_thread
 from stages.model.metrics import DIGITS, bootstrap_auc_ci, classification_metrics, r, rmsle
+from stages.model.params import MAX_SEED
 from stages.model.plots import write_pngs
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    seed: int
-    bootstrap_rounds: int  # resamples for the holdout ROC AUC interval
-    permutation_repeats: int  # shuffles per feature for permutation importance
-    calibration_bins: int
-    top_features: int  # listed in the model card
+    """The `evaluate` section; each range is declared here and checked at load."""
+
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)]
+    bootstrap_rounds: Annotated[int, Field(ge=1)]  # resamples for the holdout ROC AUC interval
+    # shuffles per feature for permutation importance
+    permutation_repeats: Annotated[int, Field(ge=1)]
+    calibration_bins: Annotated[int, Field(ge=2)]
+    top_features: Annotated[int, Field(ge=1)]  # listed in the model card
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,25 @@ def backtest_frame(backtest: dict[str, Any]) -> pd.DataFrame:
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a JSON file; pass the file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make it readable") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not valid UTF-8 at byte offset {exc.start}; re-run dvc repro"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg}); re-run dvc repro") from None
+        raise UserError(
+            f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}, byte offset {exc.pos}); "
+            "re-run dvc repro"
+        ) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object; re-run dvc repro")
+    return data
 
 
 def run_evaluation(
@@ -203,16 +222,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_section(EvaluateParams, "evaluate", args.params)
 
+    # The cheap inputs first: a damaged one fails before the model is loaded.
+    backtest, validation = read_json(args.backtest), read_json(args.validation)
+    test = parquet_frame(args.test)
     model = load_model(args.model)
-    test = pd.read_parquet(args.test)
     with single_thread():
-        result, frames = run_evaluation(model, test, read_json(args.backtest), params)
-    for name, frame in frames.items():
-        write_csv(args.plots / f"{name}.csv", frame)
-    write_pngs(args.plots, frames, result.metrics)
+        result, frames = run_evaluation(model, test, backtest, params)
     top = frames["importance"].head(params.top_features)
-    write_text(args.card, model_card(result.metrics, model, read_json(args.validation), top))
-    write_json(args.metrics, headline(result.metrics))
+    outs = staged_outputs(args.plots, args.card, args.metrics)
+    with outs as (plots, card, metrics):
+        for name, frame in frames.items():
+            write_csv(plots / f"{name}.csv", frame)
+        write_pngs(plots, frames, result.metrics)
+        write_text(card, model_card(result.metrics, model, validation, top))
+        write_json(metrics, headline(result.metrics))
     record(rows=result.metrics["rows"], metrics=headline(result.metrics))
     log.info(
         "evaluate: roc_auc=%s %s rmsle=%s on %s rows; params %s",

@@ -18,16 +18,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from stages.core.cli import UserError, run
-from stages.core.io import write_json, write_parquet
+from stages.core.io import staged_outputs, write_json, write_parquet
 from stages.core.params import load_key, load_section
 from stages.core.pushgateway import record
 from stages.core.schema import FIELDS, PRE_RELEASE, MovieRecord, missing_fields
+from stages.sources.params import CollectParams
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,15 @@ LISTED_IMMATURE = 20  # immature films named in the report (all are counted)
 
 @dataclass(frozen=True)
 class PrepareParams:
-    roi_threshold: float  # success = revenue >= roi_threshold * budget
-    min_budget: int  # smaller budgets are typos or not comparable
-    min_revenue: int  # smaller revenues are entry errors (a few dollars)
-    maturity_days: int  # films released less than this before the snapshot get no label
-    test_years: int  # last calendar years of mature films held out as the test period
+    """The `prepare` section; each range is declared here and checked at load."""
+
+    roi_threshold: Annotated[float, Field(gt=0)]  # success = revenue >= roi_threshold * budget
+    min_budget: Annotated[int, Field(ge=0)]  # smaller budgets are typos or not comparable
+    min_revenue: Annotated[int, Field(ge=0)]  # smaller revenues are entry errors (a few dollars)
+    # films released less than this before the snapshot get no label
+    maturity_days: Annotated[int, Field(ge=0)]
+    # last calendar years of mature films held out as the test period
+    test_years: Annotated[int, Field(ge=1)]
 
 
 @dataclass(frozen=True)
@@ -67,18 +72,35 @@ def split_dates(snapshot: dt.date, params: PrepareParams) -> tuple[dt.date, dt.d
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Read JSONL records; a structural problem (bad JSON, missing field) stops the stage."""
+    """Read JSONL records; a structural problem (bad UTF-8 or JSON, missing field) stops the
+    stage with the line and byte offset."""
     records = []
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a JSONL file; pass the file")
     if not path.is_file():
         raise UserError(f"{path}: not found; run the collect stage first (dvc repro)")
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    offset = 0
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make it readable") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(
+                    f"{path}: line {lineno} is not valid UTF-8 at byte offset "
+                    f"{offset + exc.start} ({exc.reason}); re-run collect"
+                ) from None
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(
-                    f"{path}: line {lineno} is not valid JSON ({exc.msg}); re-run collect"
+                    f"{path}: line {lineno} is not valid JSON ({exc.msg}, byte offset "
+                    f"{offset + len(line[: exc.pos].encode())}); re-run collect"
                 ) from None
+            offset += len(raw)
             if not isinstance(rec, dict):
                 raise UserError(f"{path}: line {lineno} is not a JSON object; re-run collect")
             missing = missing_fields(rec)
@@ -308,12 +330,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True, help="validation report (JSON)")
     args = parser.parse_args(argv)
     params = load_section(PrepareParams, "prepare", args.params)
-    snapshot = load_key(dt.date, "collect", "release_date_lte", args.params)
+    snapshot = load_key(CollectParams, "collect", "release_date_lte", args.params)
 
     result = prepare(read_records(args.input), params, snapshot)
-    write_parquet(args.train, result.train)
-    write_parquet(args.test, result.test)
-    write_json(args.report, result.report)
+    with staged_outputs(args.train, args.test, args.report) as (train, test, report):
+        write_parquet(train, result.train)
+        write_parquet(test, result.test)
+        write_json(report, result.report)
     record(rows=result.report["rows_out"])
     log.info(
         "prepare: %s rows in, %s out (train %s, test %s), dropped %s",

@@ -126,8 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = load_section(RetrainParams, "retrain", args.params)
     params.check(str(args.params))
     # The paired bootstrap resamples as evaluate's interval does: declared once, there.
-    seed = load_key(int, "evaluate", "seed", args.params)
-    rounds = load_key(int, "evaluate", "bootstrap_rounds", args.params)
+    from stages.evaluate import EvaluateParams  # its ranges; imports sklearn
+
+    seed = load_key(EvaluateParams, "evaluate", "seed", args.params)
+    rounds = load_key(EvaluateParams, "evaluate", "bootstrap_rounds", args.params)
     rev = resolve_rev(root, args.base)
     label = f"`{args.base}` ({short(root, rev)})"
     reader = RevReader(root, rev)

@@ -7,9 +7,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from stages.core.cli import run
+from stages.core.io import parquet_frame, staged_outputs
 from stages.core.params import load_section
 from stages.core.pushgateway import record
 from stages.model.artifact import save_model
@@ -27,9 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_section(TrainParams, "train", args.params)
 
+    frame = parquet_frame(args.train)
     with single_thread():
-        model = train(pd.read_parquet(args.train), params)
-    save_model(args.model, model)
+        model = train(frame, params)
+    with staged_outputs(args.model) as (model_path,):
+        save_model(model_path, model)
     record(rows=model.train_rows)
     log.info(
         "train: fitted on %s rows, threshold %.4f from out-of-time years %s, saved %s",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from stages.compare.direction import direction
 from stages.core.cli import UserError
@@ -41,18 +43,17 @@ class RetrainParams:
     """The `retrain` section of params.yaml."""
 
     guarded_metrics: tuple[str, ...]
-    tolerance: float
+    tolerance: Annotated[float, Field(ge=0)]  # absolute, in the metric's own units
 
     def check(self, where: str = "params.yaml") -> None:
-        """A UserError for a guarded metric the same-rows comparison does not compute."""
+        """A UserError for a guarded metric the same-rows comparison does not compute (the
+        tolerance's range is declared on the field and checked when params.yaml is loaded)."""
         for key in self.guarded_metrics:
             if key not in COMPARED:
                 raise UserError(
                     f"{where}: retrain.guarded_metrics has '{key}'; the same-rows comparison "
                     f"computes {', '.join(COMPARED)}"
                 )
-        if self.tolerance < 0:
-            raise UserError(f"{where}: retrain.tolerance is {self.tolerance}; use 0 or more")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,24 @@
-"""Typed, validated access to one section of params.yaml."""
+"""Typed, validated access to one section of params.yaml.
+
+Each params class is a frozen dataclass; a field's range is declared once, beside it, as
+pydantic constraints: `Annotated[int, Field(ge=1)]`. Loading checks everything (keys, types,
+ranges; every float must be finite) and a class can check relations between its fields in
+`__post_init__` by raising ParamError: a stage never checks a param again afterwards.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import math
 import types
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from stages.core.cli import UserError
 
@@ -22,11 +31,28 @@ V = TypeVar("V")
 DEFAULT_PARAMS = "params.yaml"
 
 
+class ParamError(ValueError):
+    """Raised by a params class's __post_init__ for a relation between fields; `key` is the
+    field the message is about (the loader prefixes file and section)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found; run from the repository root") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a params file; pass a file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make it readable") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not valid UTF-8 at byte offset {exc.start}; save it as UTF-8"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -39,7 +65,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_section(cls: type[T], section: str, path: Path | str = DEFAULT_PARAMS) -> T:
-    """Read `section` of params.yaml into the frozen dataclass `cls`, checking keys and types."""
+    """Read `section` of params.yaml into the frozen dataclass `cls`, checking keys, types
+    and the ranges declared on its fields."""
     path = Path(path)
     data = read_yaml(path)
     raw = data.get(section)
@@ -48,19 +75,25 @@ def load_section(cls: type[T], section: str, path: Path | str = DEFAULT_PARAMS) 
     return from_mapping(cls, raw, f"{path}: key '{section}", str(path))
 
 
-def load_key(kind: type[V], section: str, key: str, path: Path | str = DEFAULT_PARAMS) -> V:
+def load_key(kind: Any, section: str, key: str, path: Path | str = DEFAULT_PARAMS) -> Any:
     """One value of another stage's section (e.g. prepare reads collect.release_date_lte, the
-    snapshot date, which is declared once), checked like a section's field."""
+    snapshot date, which is declared once), checked like a section's field. `kind` is a type,
+    or the section's params class: then the field's own declaration (range included) applies."""
     path = Path(path)
     raw = read_yaml(path).get(section)
     if not isinstance(raw, dict) or key not in raw:
         raise UserError(f"{path}: key '{section}.{key}' is missing; add it")
-    value: V = _coerce(raw[key], kind, f"{path}: key '{section}.{key}'")
-    return value
+    hint = _hints(kind)[key] if isinstance(kind, type) and dataclasses.is_dataclass(kind) else kind
+    return _check(raw[key], hint, f"{path}: key '{section}.{key}'")
+
+
+@functools.cache
+def _hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def from_mapping(cls: type[T], raw: dict[str, Any], where: str, path: str) -> T:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
@@ -78,13 +111,37 @@ def from_mapping(cls: type[T], raw: dict[str, Any], where: str, path: str) -> T:
             if has_default:
                 continue
             raise UserError(f"{where}.{name}' is missing; add it to {path}")
-        values[name] = _coerce(raw[name], hints[name], f"{where}.{name}'")
-    return cls(**values)
+        values[name] = _check(raw[name], hints[name], f"{where}.{name}'")
+    try:
+        return cls(**values)
+    except ParamError as exc:
+        raise UserError(f"{where}.{exc.key}' {exc}; fix it") from None
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """The value coerced to the field's type, then checked against its declared range."""
+    if typing.get_origin(hint) is Annotated:
+        coerced = _coerce(value, hint.__origin__, where)
+        try:
+            _adapter(hint).validate_python(coerced)
+        except ValidationError as exc:
+            msg = exc.errors(include_url=False)[0]["msg"]
+            msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+            raise UserError(f"{where} {msg}, got {coerced!r}; fix it") from None
+        return coerced
+    return _coerce(value, hint, where)
+
+
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is Annotated:
+        return _check(value, hint, where)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -110,6 +167,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise UserError(f"{where} must be a finite number, got {value!r}; fix it")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -8,6 +8,7 @@ import io
 import multiprocessing
 import re
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,10 +179,69 @@ def require_model_file(path: Path | str) -> Path:
     return path
 
 
+# Bounds on a model archive, checked on the file size and the zip directory before any member
+# is decompressed and before skops sees the file. The model `train` writes is about 1 MB and
+# unpacks to a few MB; these caps leave two orders of magnitude of headroom. zipfile never
+# yields more than a member's declared size (and a member that lies fails its CRC), so
+# bounding the declared sizes bounds what loading can allocate.
+MAX_ARCHIVE_BYTES = 256 * 1024 * 1024  # the .skops file on disk
+MAX_MEMBER_BYTES = 256 * 1024 * 1024  # one member, uncompressed
+MAX_TOTAL_BYTES = 512 * 1024 * 1024  # all members, uncompressed
+MAX_MEMBERS = 10_000
+_CHUNK = 1024 * 1024
+
+
+def check_archive(path: Path) -> None:
+    """A one-line UserError unless `path` is a zip within the caps whose members all read
+    back intact (CRC), streamed in bounded chunks: what skops then parses is sound."""
+    size = path.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise UserError(
+            f"{path}: model file is {size} bytes, over the {MAX_ARCHIVE_BYTES}-byte cap "
+            "(stages.model.artifact.MAX_ARCHIVE_BYTES); rebuild it with the train stage"
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise UserError(
+                    f"{path}: model archive has {len(infos)} members, over the cap of "
+                    f"{MAX_MEMBERS}; rebuild it with the train stage"
+                )
+            total = 0
+            for info in infos:
+                total += info.file_size
+                if info.file_size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES:
+                    cap, got = (
+                        (MAX_MEMBER_BYTES, info.file_size)
+                        if info.file_size > MAX_MEMBER_BYTES
+                        else (MAX_TOTAL_BYTES, total)
+                    )
+                    raise UserError(
+                        f"{path}: model archive member '{info.filename}' unpacks to {got} "
+                        f"bytes, over the {cap}-byte cap; refusing it (rebuild the model)"
+                    )
+            for info in infos:
+                try:
+                    with zf.open(info) as member:
+                        while member.read(_CHUNK):
+                            pass
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+                    raise UserError(
+                        f"{path}: model archive member '{info.filename}' is corrupt ({exc}); "
+                        "rebuild it with the train stage"
+                    ) from None
+    except zipfile.BadZipFile as exc:
+        raise UserError(f"{path}: not a readable skops model ({exc}); rebuild it") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make it readable") from None
+
+
 def load_model(path: Path | str) -> Model:
     import skops.io as sio  # imported on use: importing skops imports every sklearn estimator
 
     path = require_model_file(path)
+    check_archive(path)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises several types for a corrupt archive
@@ -191,7 +251,8 @@ def load_model(path: Path | str) -> Model:
         raise UserError(f"{path}: refuses to load untrusted type {refused[0]}; rebuild the model")
     try:
         return Model.from_dict(sio.load(path, trusted=sorted(untrusted)))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+        # an intact archive whose schema is not a model's (skops raises these for it)
         raise UserError(
             f"{path}: not a model written by the train stage ({exc}); rebuild it"
         ) from None

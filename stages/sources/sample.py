@@ -99,6 +99,10 @@ def read_sample(path: Path) -> list[Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: sample file not found; restore it with git checkout") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not the sample file; pass the file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make it readable") from None
     try:
         text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
         data = json.loads(text)

@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 
 from stages.core.cli import UserError
-from stages.core.params import load_section
+from stages.core.params import load_key, load_section
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,29 @@ def test_missing_section(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         load_section(Demo, "demo", path)
     assert str(err.value) == f"{path}: section 'demo' is missing or not a mapping; add it"
+
+
+def test_range_declared_on_the_field_is_checked_at_load(tmp_path: Path) -> None:
+    from stages.compare.gate import RetrainParams
+
+    path = write(tmp_path, "retrain:\n  guarded_metrics: [roc_auc]\n  tolerance: -0.1\n")
+    with pytest.raises(UserError) as err:
+        load_section(RetrainParams, "retrain", path)
+    assert str(err.value) == (
+        f"{path}: key 'retrain.tolerance' must be greater than or equal to 0, got -0.1; fix it"
+    )
+
+
+def test_non_finite_float_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("ratio: 2", "ratio: .nan"))
+    with pytest.raises(UserError) as err:
+        load_section(Demo, "demo", path)
+    assert str(err.value) == f"{path}: key 'demo.ratio' must be a finite number, got nan; fix it"
+
+
+def test_load_key_of_a_params_class_applies_the_fields_range(tmp_path: Path) -> None:
+    from stages.model.params import TrainParams
+
+    path = write(tmp_path, "train:\n  max_leaf_nodes: 1\n")
+    with pytest.raises(UserError, match=r"key 'train.max_leaf_nodes' must be greater than or"):
+        load_key(TrainParams, "train", "max_leaf_nodes", path)

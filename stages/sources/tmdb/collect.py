@@ -28,6 +28,24 @@ from stages.sources.tmdb.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 
+# A run in which more than this share of the detail requests failed (after retries; a 404 is an
+# answer, not a failure) writes no snapshot: the stage fails and the previous one stays.
+MAX_FAILED_SHARE = 0.5
+
+
+def check_failures(asked: int, skipped: Counter[str], base_url: str, cache_dir: Path) -> None:
+    """A UserError when more than MAX_FAILED_SHARE of the `asked` detail requests failed."""
+    failed = {k: v for k, v in skipped.items() if k != "not_found"}
+    n = sum(failed.values())
+    if asked and n / asked > MAX_FAILED_SHARE:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+        raise UserError(
+            f"TMDB at {base_url}: {n} of {asked} detail requests failed ({reasons}), more than "
+            f"{MAX_FAILED_SHARE:.0%}; no snapshot written, rerun later to resume "
+            f"(fetched films are kept in {cache_dir})"
+        )
+
+
 def collect_tmdb(
     params: CollectParams, cache_dir: Path, output: Path, env: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -46,16 +64,7 @@ def collect_tmdb(
     redact = RedactingFilter(creds.secret)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
-    gte, lte = params.release_date_gte, params.release_date_lte
-    if gte > lte:
-        raise UserError(
-            f"params.yaml: collect.release_date_gte {gte} is after release_date_lte {lte}; "
-            "swap them"
-        )
-    if params.rate_limit <= 0 or params.concurrency < 1 or params.timeout_s <= 0:
-        raise UserError(
-            "params.yaml: collect.rate_limit, concurrency and timeout_s must be positive"
-        )
+    gte, lte = params.release_date_gte, params.release_date_lte  # ordered: CollectParams
     started = time.monotonic()
     stats = Stats()
     skipped: Counter[str] = Counter()
@@ -85,6 +94,7 @@ def collect_tmdb(
         fetched = fetch_details(
             client, cache, pool, todo, params.concurrency, params.regions, skipped
         )
+        check_failures(len(todo), skipped, creds.base_url, cache_dir)
         n = write_lines(output, cache.records(qkeys, gte, lte))
         oversize = [
             {"date": a.isoformat(), "query": q.key, "total_results": total}

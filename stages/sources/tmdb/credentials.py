@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from stages.core.cli import UserError
 
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
 
@@ -30,8 +33,23 @@ class Credentials:
         base = env.get("TMDB_API_BASE_URL", "").strip() or DEFAULT_BASE_URL
         if token is None and key is None:
             return None
+        check_base_url(base)
         # A token wins: it travels in a header, never in a URL that could end up in a log.
         return cls(base_url=base.rstrip("/"), token=token, api_key=None if token else key)
+
+
+def check_base_url(url: str) -> None:
+    """A UserError unless `url` is an absolute http(s) URL with a host (and a valid port)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(
+            f"TMDB_API_BASE_URL {url!r} is not an http(s) URL with a host; set it like "
+            f"{DEFAULT_BASE_URL} or unset it"
+        )
 
 
 class RedactingFilter(logging.Filter):
