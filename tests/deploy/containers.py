@@ -98,18 +98,21 @@ class SmokeRun:
 
 
 def build(target: str, tag: str, context: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """`podman build --target TARGET` the way a user would: pip reaches the index through this
-    machine's CA bundle handed in as the documented `pip_cert` build secret (and PIP_INDEX_URL
-    as the documented build argument when this machine sets one)."""
+    """`podman build --target TARGET` with container-smoke.sh's build options (host network,
+    this machine's CA bundle and pip.conf mounted for pip), so that its cached layers serve
+    these builds too. (The Dockerfile's own hooks, `--secret id=pip_cert,src=CA` and
+    `--build-arg PIP_INDEX_URL=...`, reach the index the same way; they make different layers.)"""
     git_sha = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ["git", "-c", "safe.directory=*", "rev-parse", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
-    args = ["build", "--format", "docker", "--pull=never", "--network", "host"]
+    args = ["build", "--quiet", "--format", "docker", "--pull=never", "--network", "host"]
+    args += ["-v", f"{HOST_CA}:/etc/ssl/certs/ca-certificates.crt:ro"]
+    args += ["-v", f"{CACHE / 'build-pip.conf'}:/etc/pip.conf:ro"]
     args += ["--build-arg", f"GIT_SHA={git_sha or 'unknown'}", "--target", target, "-t", tag]
-    if HOST_CA.is_file():
-        args += ["--secret", f"id=pip_cert,src={HOST_CA}"]
-    if os.environ.get("PIP_INDEX_URL", "").startswith("http"):
-        args += ["--build-arg", f"PIP_INDEX_URL={os.environ['PIP_INDEX_URL']}"]
     return podman(*args, str(context), check=False, timeout=1800)
 
 

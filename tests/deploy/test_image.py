@@ -29,7 +29,10 @@ MOVIE = {"title": "Heist", "release_date": "2011-07-15", "budget": 60000000, "ge
 # The smoke script runs one pipeline stage in the default image to push to the Pushgateway;
 # the default image is `serve`, which has no pipeline dependencies (requests, dvc …), so that
 # one check cannot pass: test_stack.py pushes from the `pipeline` image instead.
-SMOKE_CHECKS_FOR_ONE_IMAGE = {"pipeline push to pushgateway"}
+# And it reads Prometheus' targets once none is "unknown": a first scrape that found the API
+# still loading its model reads "down" until the next scrape, 30 s later. test_stack.py
+# waits for that scrape.
+SMOKE_CHECKS_COVERED_ELSEWHERE = {"pipeline push to pushgateway", "prometheus scrapes targets"}
 
 
 @pytest.fixture
@@ -58,7 +61,6 @@ def serving(images: dict[str, float]) -> Iterator[tuple[str, float]]:
         "compose api healthcheck",
         "compose pushgateway healthcheck",
         "compose prometheus healthcheck",
-        "prometheus scrapes targets",
         "prometheus loaded rules",
     ],
 )
@@ -69,7 +71,9 @@ def test_smoke_check_passes(smoke: c.SmokeRun, label: str) -> None:
 
 
 def test_smoke_fails_nothing_else(smoke: c.SmokeRun) -> None:
-    unexpected = [f for f in smoke.failed() if not f.startswith(tuple(SMOKE_CHECKS_FOR_ONE_IMAGE))]
+    unexpected = [
+        f for f in smoke.failed() if not f.startswith(tuple(SMOKE_CHECKS_COVERED_ELSEWHERE))
+    ]
     assert not unexpected, smoke.output[-3000:]
     assert "RESULT" in smoke.output
 
