@@ -62,26 +62,25 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
 
 # ---- pipeline: the venv, code, params, DVC files and the bundled sample (no model) ----
 FROM base AS pipeline
-ARG GIT_SHA=unknown
-ENV PATH=/opt/venv/bin:$PATH \
-    GIT_SHA=$GIT_SHA
+ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root pyproject.toml params.yaml dvc.yaml dvc.lock .dvcignore ./
 COPY --chown=root:root .dvc/config .dvc/config
 COPY --chown=root:root data/sample/ data/sample/
 COPY --chown=root:root stages/ stages/
+# Last, so that a new commit rebuilds only this layer, not the venv's copy.
+ARG GIT_SHA=unknown
+ENV GIT_SHA=$GIT_SHA
 USER 10001:10001
 ENTRYPOINT ["tini", "-g", "--"]
 CMD ["dvc", "repro"]
 
 # ---- serve (default): the serving venv, the code, the model checked against its dvc.lock ----
 FROM base AS serve
-ARG GIT_SHA=unknown
 ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
-    PORT=8000 \
-    GIT_SHA=$GIT_SHA
+    PORT=8000
 WORKDIR /app
 COPY --from=build-serve /opt/venv /opt/venv
 COPY --chown=root:root dvc.lock ./
@@ -89,6 +88,8 @@ COPY --chown=root:root stages/ stages/
 COPY --chown=root:root models/model.skops models/model.skops
 # The model must be the one dvc.lock records (what /version reports as model_md5).
 RUN python -c "import sys; from pathlib import Path; from stages.api.settings import file_md5, model_from_lock; ref = model_from_lock(Path('dvc.lock')); got = file_md5(ref.path) if ref and ref.path.is_file() else None; ok = ref is not None and ref.path == Path('models/model.skops') and got == ref.md5; print('models/model.skops md5', got, 'matches dvc.lock') if ok else sys.exit(f'models/model.skops md5 {got} is not the train output in dvc.lock ({ref}): dvc pull or dvc repro, then rebuild')"
+ARG GIT_SHA=unknown
+ENV GIT_SHA=$GIT_SHA
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
