@@ -100,7 +100,10 @@ def test_cronjob_never_overlaps_and_is_bounded() -> None:
     assert claims == {"movie-success-dvc-cache"}
     assert "PersistentVolumeClaim/movie-success-dvc-cache" in m
     assert pod["securityContext"]["runAsNonRoot"] is True
-    script = containers(pod)[0]["args"][0]
+    (container,) = containers(pod)
+    assert container["image"].split(":")[0].endswith("/movie-success-pipeline")
+    assert container["command"][:3] == ["tini", "-g", "--"]  # the image's ENTRYPOINT, kept
+    script = container["args"][0]
     assert "dvc repro" in script
     assert "python -m stages.publish" in script
 
