@@ -1,9 +1,11 @@
 """Benchmark of the prediction service and the batch command, on loopback.
 
 Starts `python -m stages.serve` (one uvicorn worker) on 127.0.0.1, drives single-movie
-POST /predict with 4 and 16 concurrent keep-alive clients (threads with http.client, in
-this process: the load generator shares the machine, as in the targets), and reports p50,
-p99, requests/s, errors and the server's peak RSS; then times `python -m stages.predict`
+POST /predict with 4 and 16 concurrent keep-alive clients (one process each with
+http.client: the load generator shares the machine, as in the targets; threads of one
+process would measure their own waits for its GIL), and reports p50, p99, requests/s,
+errors and the server's peak RSS, with the tree evaluator (FAST_PATH=1, the default) and
+without it (FAST_PATH=0), interleaved run by run; then times `python -m stages.predict`
 on generated JSONL files of 100,000 and 1,000,000 movies (default options, so the larger
 file gets a worker process per core). Medians over --runs runs. Uses the model of `make
 repro` (or MODEL_PATH).
@@ -17,13 +19,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(ROOT))
+def start_server(port: int, fast_path: bool = True) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        PYTHONPATH=str(ROOT),
+        FAST_PATH=str(int(fast_path)),
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "stages.serve"],
         cwd=ROOT,
@@ -76,78 +84,91 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("server not ready within 60 s")
 
 
-def load(port: int, clients: int, seconds: float) -> dict[str, float]:
-    """Closed loop: each client sends the next request when the previous one answered."""
+def client(port: int, stop: float, start: Any, out: Any) -> None:
+    """One closed-loop client: sends the next request when the previous one answered, until
+    `stop` (time.time()); puts (latencies in seconds, errors) on `out`."""
     body = json.dumps(MOVIE).encode()
     headers = {"content-type": "application/json"}
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    stop = time.monotonic() + seconds
-    barrier = threading.Barrier(clients)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    latencies: list[float] = []
+    errors = 0
+    start.wait()
+    while time.time() < stop:
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", "/predict", body, headers)
+            resp = conn.getresponse()
+            resp.read()
+            ok = resp.status == 200
+        except OSError:
+            ok = False
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        latencies.append(time.perf_counter() - t0)
+        errors += not ok
+    conn.close()
+    out.put((latencies, errors))
 
-    def client(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        barrier.wait()
-        while time.monotonic() < stop:
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", "/predict", body, headers)
-                resp = conn.getresponse()
-                resp.read()
-                ok = resp.status == 200
-            except OSError:
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            latencies[i].append(time.perf_counter() - t0)
-            errors[i] += not ok
-        conn.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    lat = sorted(x for xs in latencies for x in xs)
+def load(port: int, clients: int, seconds: float) -> dict[str, float]:
+    """`clients` client processes for `seconds` (after they are all connected)."""
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(clients + 1), ctx.Queue()
+    stop = time.time() + seconds + 1.0  # the processes start within that second
+    procs = [ctx.Process(target=client, args=(port, stop, start, out)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    start.wait()
+    t0 = time.time()
+    results = [out.get() for _ in procs]
+    elapsed = stop - t0
+    for p in procs:
+        p.join()
+    lat = sorted(x for xs, _ in results for x in xs)
     return {
         "requests": len(lat),
-        "errors": sum(errors),
+        "errors": sum(e for _, e in results),
         "rps": len(lat) / elapsed,
         "p50_ms": 1000 * lat[len(lat) // 2],
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
     }
 
 
+VARIANTS = {"fast": True, "public": False}  # FAST_PATH=1 (the default) and FAST_PATH=0
+
+
 def bench_service(runs: int, seconds: float) -> dict[str, Any]:
-    results: dict[str, list[dict[str, float]]] = {"c4": [], "c16": []}
-    rss: list[float] = []
+    results: dict[str, list[dict[str, float]]] = {
+        f"{v}_c{c}": [] for v in VARIANTS for c in (4, 16)
+    }
+    rss: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(runs):
-        port = free_port()
-        server = start_server(port)
-        try:
-            proc = psutil.Process(server.pid)
-            load(port, 4, 2)  # warm-up
-            peak = 0.0
-            for clients in (4, 16):
-                cpu0 = sum(proc.cpu_times()[:2])
-                r = load(port, clients, seconds)
-                # server CPU per request: a figure the neighbours' load does not inflate much
-                r["server_cpu_ms_per_req"] = (
-                    1000 * (sum(proc.cpu_times()[:2]) - cpu0) / r["requests"]
-                )
-                results[f"c{clients}"].append(r)
-                peak = max(peak, proc.memory_info().rss / 2**20)
-            rss.append(peak)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        for variant, fast_path in VARIANTS.items():
+            port = free_port()
+            server = start_server(port, fast_path)
+            try:
+                proc = psutil.Process(server.pid)
+                load(port, 4, 2)  # warm-up
+                peak = 0.0
+                for clients in (4, 16):
+                    cpu0 = sum(proc.cpu_times()[:2])
+                    r = load(port, clients, seconds)
+                    # server CPU per request: a figure the neighbours' load does not inflate
+                    r["server_cpu_ms_per_req"] = (
+                        1000 * (sum(proc.cpu_times()[:2]) - cpu0) / r["requests"]
+                    )
+                    results[f"{variant}_c{clients}"].append(r)
+                    peak = max(peak, proc.memory_info().rss / 2**20)
+                rss[variant].append(peak)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
     out: dict[str, Any] = {
         key: {m: statistics.median(r[m] for r in runs_) for m in runs_[0]}
         for key, runs_ in results.items()
     }
-    out["rss_mb"] = statistics.median(rss)
+    for variant, peaks in rss.items():
+        out[f"{variant}_rss_mb"] = statistics.median(peaks)
     return out
 
 
@@ -284,14 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.only != "batch":
         report["service"] = service = bench_service(args.runs, args.seconds)
-        for c in ("c4", "c16"):
-            s = service[c]
-            print(
-                f"service {c[1:]:>2} clients: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-                f"{s['rps']:.0f} req/s, {s['errors']:.0f} errors; "
-                f"server CPU {s['server_cpu_ms_per_req']:.1f} ms/request"
-            )
-        print(f"service peak RSS: {service['rss_mb']:.0f} MB")
+        for variant in VARIANTS:
+            for c in (4, 16):
+                s = service[f"{variant}_c{c}"]
+                print(
+                    f"service {variant:>6}, {c:>2} clients: p50 {s['p50_ms']:.1f} ms, "
+                    f"p99 {s['p99_ms']:.1f} ms, {s['rps']:.0f} req/s, {s['errors']:.0f} errors; "
+                    f"server CPU {s['server_cpu_ms_per_req']:.1f} ms/request"
+                )
+            print(f"service {variant:>6}: peak RSS {service[f'{variant}_rss_mb']:.0f} MB")
     if args.only != "service":
         report["batch"] = batch = bench_batch(args.runs, args.rows)
         for n, b in batch.items():

@@ -194,6 +194,9 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
         # UserError with one clear line if missing; loaded in a child process so the service
         # does not keep skops' import of every sklearn estimator
         model = preloaded or load_model_isolated(settings.model_path)
+        if not settings.fast_path:
+            log.warning("serve: FAST_PATH=0, scoring on scikit-learn's public path only")
+            model = model.public_only()
         version = _version(settings)
 
         def limit_threads() -> None:
@@ -209,7 +212,7 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
         )
         await batcher.start()
         app.state.service = Service(model, known_genres(model), version, batcher)
-        metrics.model_info.info(version)
+        metrics.model_info.info({**version, "fast_path": model.fast_path})
         metrics.model_loaded.set(1)
         log.info("serve: model %s loaded (md5 %s)", settings.model_path, version["model_md5"])
         try:

@@ -53,7 +53,10 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.model_info = Info(
-            "model", "The loaded model: file, md5 from dvc.lock, git sha.", registry=self.registry
+            "model",
+            "The loaded model: file, md5 from dvc.lock, git sha, fast_path (on: small batches "
+            "scored by the verified tree evaluator; off: scikit-learn's slower public path).",
+            registry=self.registry,
         )
         self.model_loaded = Gauge(
             "model_loaded",

@@ -129,6 +129,8 @@ class Settings:
     max_body_bytes: int = env("MAX_BODY_BYTES", 2_000_000, 1024, 1 << 30)
     max_batch: int = env("MAX_BATCH", 256, 1, 100_000)
     model_threads: int = env("MODEL_THREADS", 1, 1, 256)
+    # 1: small batches on the verified tree evaluator (stages.model.trees); 0: public path only
+    fast_path: int = env("FAST_PATH", 1, 0, 1)
     git_sha: str = UNKNOWN
 
     @classmethod

@@ -3,14 +3,16 @@ code outside an explicit allow-list."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
+import logging
 import multiprocessing
 import re
 import zipfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,9 @@ from stages.core.io import atomic_path
 from stages.model.baselines import BudgetLinear, BudgetLogistic
 from stages.model.features import MovieFeatures, Records
 from stages.model.params import TrainParams
+from stages.model.trees import MAX_ROWS, Trees, compile_head
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,47 @@ class Model:
     train_rows: int = 0
     threshold_years: tuple[int, ...] = ()  # train years whose out-of-time scores chose it
 
+    # Both heads' trees for small batches (stages.model.trees), verified against the public
+    # path when the model is built; None (and an error log) if they could not be.
+    fast: tuple[Trees, Trees] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        heads = {"classifier": self.classifier, "regressor": self.regressor}
+        compiled = {name: compile_head(head) for name, head in heads.items()}
+        off = [f"{name}: {got}" for name, got in compiled.items() if isinstance(got, str)]
+        if off:
+            log.error(
+                "fast tree evaluator off, scoring on scikit-learn's public predict (slower "
+                "per request; model_info fast_path=off): %s",
+                "; ".join(off),
+            )
+        clf, reg = compiled["classifier"], compiled["regressor"]
+        fast = (clf, reg) if isinstance(clf, Trees) and isinstance(reg, Trees) else None
+        object.__setattr__(self, "fast", fast)
+
+    @property
+    def fast_path(self) -> str:
+        """ "on" when small batches are scored by the verified evaluator, else "off"."""
+        return "off" if self.fast is None else "on"
+
+    def public_only(self) -> Model:
+        """The same model, scoring on scikit-learn's public path only (for comparisons)."""
+        clone = copy.copy(self)
+        object.__setattr__(clone, "fast", None)
+        return clone
+
     def encode(self, X: Records) -> np.ndarray:
         return self.features.transform(X)
 
     def success_probability(self, encoded: np.ndarray) -> np.ndarray:
+        if self.fast is not None and len(encoded) <= MAX_ROWS:
+            return self.fast[0].predict(encoded)
         proba: np.ndarray = self.classifier.predict_proba(encoded)[:, 1]
         return proba
 
     def log_revenue(self, encoded: np.ndarray) -> np.ndarray:
+        if self.fast is not None and len(encoded) <= MAX_ROWS:
+            return self.fast[1].predict(encoded)
         predicted: np.ndarray = self.regressor.predict(encoded)
         return predicted
 

@@ -39,6 +39,7 @@ def settings_for(model: Path, lock: Path, **overrides: Any) -> Settings:
         "max_body_bytes": 20_000,
         "max_batch": 64,
         "model_threads": 1,
+        "fast_path": 1,
         "git_sha": "abc123",
     }
     values.update(overrides)
@@ -170,7 +171,20 @@ def test_metrics_count_requests_latency_predictions(client: TestClient) -> None:
     info = [k for k in after if k[0] == "model_info"]
     assert len(info) == 1
     assert ("model_md5", "0123abcd") in info[0][1]
+    assert ("fast_path", "on") in info[0][1]
     assert after[("model_loaded", ())] == 1
+
+
+def test_fast_path_off_scores_the_same_and_says_so(
+    client: TestClient, model_path: Path, lock: Path
+) -> None:
+    movies = [dict(MOVIE, title=f"F{i}", budget=(i + 1) * 7_000_000) for i in range(5)]
+    with TestClient(create_app(settings_for(model_path, lock, fast_path=0))) as public:
+        assert public.post("/predict", json=movies).json() == (
+            client.post("/predict", json=movies).json()
+        )
+        info = [k for k in metric_samples(public) if k[0] == "model_info"]
+    assert ("fast_path", "off") in info[0][1]
 
 
 def test_openapi_documents_the_movie_schema(client: TestClient) -> None:

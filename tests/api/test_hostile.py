@@ -151,6 +151,7 @@ def test_openapi_documents_bodies_limits_genres_and_strict_types(client: TestCli
         ({"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES='10' is out of range"),
         ({"MAX_BATCH": "-1"}, "MAX_BATCH='-1' is out of range"),
         ({"MODEL_THREADS": "100000"}, "MODEL_THREADS='100000' is out of range"),
+        ({"FAST_PATH": "2"}, "FAST_PATH='2' is out of range; use 0..1"),
         ({"HOST": "not a host"}, "HOST='not a host' is not an IP address or host name"),
         ({"MODEL_PATH": "{tmp}/none.skops"}, "model not found"),
         ({"MODEL_PATH": "{tmp}/corrupt.skops"}, "not a readable skops model"),
