@@ -7,9 +7,11 @@ Settings come from the environment (see stages/api/settings.py and the README): 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import pickle
+import socket
 import sys
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -19,7 +21,7 @@ import uvicorn
 from stages.api.app import create_app
 from stages.api.settings import Settings
 from stages.core.cli import UserError, run
-from stages.model.artifact import Model, load_model_isolated
+from stages.model.artifact import Model, load_model_isolated, require_model_file
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,21 @@ def load(settings: Settings) -> Model:
         ) from None
 
 
+def check_listen(host: str, port: int) -> None:
+    """A port that cannot be had is one line and exit 2 before the model loads (uvicorn would
+    log its error and exit 1 after it). The port is bound as uvicorn binds it, then freed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        raise UserError(
+            f"environment: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "set another PORT or HOST, or stop what uses it"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", help="overrides HOST")
@@ -51,14 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None:
         env["PORT"] = str(args.port)
     settings = Settings.from_env(env)
-    if not settings.model_path.is_file():
-        raise UserError(
-            f"{settings.model_path}: model not found; run 'make repro' (or 'dvc pull') "
-            "or set MODEL_PATH"
-        )
+    require_model_file(settings.model_path, "run 'make repro' (or 'dvc pull') or set MODEL_PATH")
+    check_listen(settings.host, settings.port)
     app = create_app(settings, load(settings))
     # the event loop gets the GIL back within 1 ms from a thread validating a large body
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # the model and the imports live as long as the process: out of the garbage collector's
+    # sight, a large body's thousands of new objects cost full collections less (they hold
+    # the GIL, so /healthz waits for them)
+    gc.freeze()
     # One process, one event loop: the model runs in one worker thread fed by the batcher.
     uvicorn.run(
         app,

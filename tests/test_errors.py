@@ -399,7 +399,7 @@ ROWS: list[Row] = [
     ),
     # model archives (backtest loads the model after its params)
     Row("model-missing", "backtest", missing("--model"), r"model not found"),
-    Row("model-directory", "backtest", directory("--model"), r"model not found"),
+    Row("model-directory", "backtest", directory("--model"), r"is a directory, not a model file"),
     Row(
         "model-not-a-zip",
         "backtest",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -162,23 +162,23 @@ def _movies(body: bytes, max_items: int) -> tuple[list[Any], bool]:
     return raw, single
 
 
-def _refused(refused: Mapping[int, list[Problem]], single: bool) -> Refused:
+def _refused(valid: Validated, single: bool) -> Refused:
     """The refused movies' first problems, located in the body (a list's by position), and
     the count of all of them."""
     shown = [
         Problem((*(() if single else (i,)), *p.loc), p.msg, p.type)
-        for i, problems in itertools.islice(refused.items(), SHOWN_PROBLEMS)
+        for i, problems in itertools.islice(valid.refused.items(), SHOWN_PROBLEMS)
         for p in problems[:SHOWN_PROBLEMS]
     ]
-    return Refused(shown, sum(map(len, refused.values())))
+    return Refused(shown, valid.problem_count)
 
 
 def check_body(body: bytes, max_items: int, genres: frozenset[str]) -> tuple[Validated, bool]:
     """The body parsed and validated (Refused or HTTPException 413 if it is not acceptable)."""
     raw, single = _movies(body, max_items)
-    valid = validate_batch(raw, genres)
+    valid = validate_batch(raw, genres, detail=SHOWN_PROBLEMS)
     if valid.refused:
-        raise _refused(valid.refused, single)
+        raise _refused(valid, single)
     return valid, single
 
 

@@ -209,11 +209,15 @@ def save_model(path: Path | str, model: Model) -> None:
         tmp.write_bytes(canonical_skops(sio.dumps(model.to_dict())))
 
 
-def require_model_file(path: Path | str) -> Path:
+def require_model_file(
+    path: Path | str, fix: str = "run 'make repro' (or 'dvc pull') first"
+) -> Path:
     """The model's path, or the one-line error for a missing file (before any slow import)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a model file; give the .skops file")
     if not path.is_file():
-        raise UserError(f"{path}: model not found; run 'make repro' (or 'dvc pull') first")
+        raise UserError(f"{path}: model not found; {fix}")
     return path
 
 

@@ -194,17 +194,23 @@ def genre_problems(genres: Sequence[str], known: frozenset[str] | None) -> list[
     ]
 
 
-def _validate_one(raw: Any, known: frozenset[str] | None) -> tuple[BaseModel | None, list[Problem]]:
-    """One parsed record -> (Movie, []) or (None, problems): what validate_batch falls back to
-    for the records a field refuses, so that each refused record gets Movie's own reasons."""
+def _validate_one(
+    raw: Any, known: frozenset[str] | None, detail: bool = True
+) -> tuple[BaseModel | None, list[Problem], int]:
+    """One parsed record -> (Movie, [], 0) or (None, problems, their count): what
+    validate_batch falls back to for the records a field refuses, so that each refused record
+    gets Movie's own reasons. Without `detail`, only the count (no problem is built)."""
     if not isinstance(raw, Mapping):
-        return None, [Problem((), "expected a JSON object with the movie's fields", "type")]
+        return None, [Problem((), "expected a JSON object with the movie's fields", "type")], 1
     try:
         movie = Movie.model_validate(raw)
     except ValidationError as exc:
-        return None, problems_from(exc)
+        if not detail:
+            return None, [], exc.error_count()
+        problems = problems_from(exc)
+        return None, problems, len(problems)
     problems = genre_problems(movie.genres, known)
-    return (None, problems) if problems else (movie, [])
+    return (None, problems, len(problems)) if problems else (movie, [], 0)
 
 
 @dataclass(frozen=True)
@@ -214,12 +220,17 @@ class Validated:
 
     accepted: list[int]
     columns: dict[str, list[Any]]  # MOVIE_FIELDS -> the accepted rows' values, in order
-    refused: dict[int, list[Problem]]
+    refused: dict[int, list[Problem]]  # past `detail` problems, a refused row's list is empty
+    problem_count: int = 0  # of all refused rows
 
 
-def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Validated:
+def validate_batch(
+    records: Sequence[Any], known: frozenset[str] | None, detail: int | None = None
+) -> Validated:
     """Validate parsed records (the API's list, the batch command's chunks) with the outcome
-    Movie gives each record.
+    Movie gives each record; with `detail`, the problems of the refused records are built
+    only until there are that many, and the others only counted (a body of thousands of
+    bad fields is refused without building thousands of messages).
 
     Why: one pydantic call per field over the whole batch instead of a Movie per record is
     several times faster. Records that are not plain objects with known and required keys, or
@@ -241,10 +252,12 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
         return Validated(plain, values, refused)  # the usual batch: every record accepted
     movies: dict[int, Any] = {}  # accepted one by one (not expected: Movie and the field
     # adapters agree), but Movie decides
+    count = 0
     for i in sorted(set(range(len(records))).difference(plain).union(plain[j] for j in failed)):
-        movie, problems = _validate_one(records[i], known)
+        movie, problems, n = _validate_one(records[i], known, detail is None or count < detail)
         if movie is None:
             refused[i] = problems
+            count += n
         else:
             movies[i] = movie
     source = sorted(  # (record, its position in `plain`, or None: accepted by Movie)
@@ -255,13 +268,14 @@ def validate_batch(records: Sequence[Any], known: frozenset[str] | None) -> Vali
         genres = values["genres"][j] if j is not None else movies[i].genres
         if known is not None and genres and not known.issuperset(genres):
             refused[i] = genre_problems(genres, known)
+            count += len(refused[i])
         else:
             accepted.append((i, j))
     columns = {
         name: [col[j] if j is not None else getattr(movies[i], name) for i, j in accepted]
         for name, col in values.items()
     }
-    return Validated([i for i, _ in accepted], columns, dict(sorted(refused.items())))
+    return Validated([i for i, _ in accepted], columns, dict(sorted(refused.items())), count)
 
 
 _MISSING = object()

@@ -59,12 +59,23 @@ AWKWARD: list[Any] = [
 )
 def test_same_outcome_and_reasons_as_one_movie_at_a_time(records: list[Any]) -> None:
     got = validate_batch(records, KNOWN)
-    expected = [_validate_one(r, KNOWN) for r in records]
+    expected = [_validate_one(r, KNOWN)[:2] for r in records]
     assert got.accepted == [i for i, (m, _) in enumerate(expected) if m is not None]
     assert got.refused == {i: p for i, (m, p) in enumerate(expected) if m is None}
     movies = [m for m, _ in expected if m is not None]
     for name in MOVIE_FIELDS:
         assert got.columns[name] == [getattr(m, name) for m in movies], name
+
+
+def test_past_the_detail_limit_problems_are_counted_not_built() -> None:
+    records = [dict(GOOD, **{f"x{k}": k for k in range(30)}) for _ in range(50)]
+    records.append(dict(GOOD, genres=["Space Opera"]))
+    full = validate_batch(records, KNOWN)
+    limited = validate_batch(records, KNOWN, detail=20)
+    assert limited.problem_count == full.problem_count == 30 * 50 + 1
+    assert limited.refused[0] == full.refused[0]
+    assert limited.refused[50] == full.refused[50]  # genres: always built (a few at most)
+    assert [limited.refused[i] for i in range(1, 50)] == [[]] * 49
 
 
 def test_accepts_a_large_valid_batch_without_refusals() -> None:
@@ -94,7 +105,7 @@ def test_columns_keep_lists_one_per_row(genres: list[str]) -> None:
 
 def test_batch_columns_equal_the_movie_columns() -> None:
     valid = validate_batch(AWKWARD, KNOWN)
-    movies = [m for m, _ in (_validate_one(r, KNOWN) for r in AWKWARD) if m is not None]
+    movies = [m for m, *_ in (_validate_one(r, KNOWN) for r in AWKWARD) if m is not None]
     one = to_columns({name: [getattr(m, name) for m in movies] for name in MOVIE_FIELDS})
     batch = to_columns(valid.columns)
     assert batch.keys() == one.keys()

@@ -62,6 +62,23 @@ def test_serves_predictions_on_loopback(model_path: Path, tmp_path: Path) -> Non
         proc.wait(timeout=30)
 
 
+def test_a_port_in_use_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "m.skops").write_bytes(b"not read: the port is checked first")
+    env = tool_env({"MODEL_PATH": str(tmp_path / "m.skops")})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = sh(
+            "python", "-m", "stages.serve", "--port", str(port), cwd=ROOT, env=env, check=False
+        )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: environment: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "set another PORT or HOST, or stop what uses it"
+    ]
+
+
 def test_missing_model_stops_start_up_with_one_line(tmp_path: Path) -> None:
     env = tool_env({"MODEL_PATH": str(tmp_path / "none.skops")})
     proc = sh("python", "-m", "stages.serve", cwd=ROOT, env=env, check=False)
