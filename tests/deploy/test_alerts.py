@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.conftest import ROOT, sh
+from tests.require import need
 
 MON = ROOT / "deploy" / "monitoring"
 TEST_FILES = ("alerts_test.yml", "alerts_stale_test.yml")
@@ -21,6 +20,7 @@ REQUIRED = {
     "model performance dropping against the last run": "ModelPerformanceDropped",
     "S3 push failures": "DvcPushToS3Failed",
     "API p95 latency": "ApiLatencyP95High",
+    "API scoring without its fast tree evaluator": "ApiFastPathOff",
     "container memory near its limit": "ContainerMemoryNearLimit",
     "pipeline not succeeding within its interval": "PipelineStale",
 }
@@ -28,10 +28,8 @@ REQUIRED = {
 
 def promtool() -> str:
     exe = shutil.which("promtool")
-    if exe is None:
-        if os.environ.get("REQUIRE_TOOLS") == "1":
-            pytest.fail("promtool is required (REQUIRE_TOOLS=1): apt-get install prometheus")
-        pytest.skip("promtool not installed (Debian package 'prometheus'); CI installs it")
+    need(exe is not None, "promtool not installed (Debian package 'prometheus'); CI installs it")
+    assert exe is not None
     return exe
 
 
