@@ -18,7 +18,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
-from stages.core.cli import UserError, run
+from stages.core.cli import UserError, read_input, run
 from stages.core.io import parquet_frame, staged_outputs, write_csv, write_json, write_text
 from stages.core.params import load_section
 from stages.core.pushgateway import record
@@ -137,14 +137,9 @@ def backtest_frame(backtest: dict[str, Any]) -> pd.DataFrame:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    raw = read_input(path, "a JSON file", "not found; run the earlier stages first (dvc repro)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a JSON file; pass the file") from None
-    except PermissionError:
-        raise UserError(f"{path}: permission denied; make it readable") from None
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{path}: not valid UTF-8 at byte offset {exc.start}; re-run dvc repro"

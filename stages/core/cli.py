@@ -11,6 +11,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from stages.core import pushgateway
 
@@ -50,6 +51,19 @@ _OS_HINTS = {
     errno.EROFS: "the filesystem is read-only; write elsewhere",
     errno.ENAMETOOLONG: "the name is too long; shorten the path",
 }
+
+
+def read_input(path: Path, what: str, missing: str) -> bytes:
+    """The bytes of an input file; the usual reasons it cannot be read are one line naming
+    it, `what` it should be, and the fix (`missing`: what to do when it does not exist)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not {what}; pass the file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make it readable") from None
 
 
 def expected_error(exc: BaseException) -> str | None:

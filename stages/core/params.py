@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from stages.core.cli import UserError
+from stages.core.cli import UserError, read_input
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -41,14 +41,9 @@ class ParamError(ValueError):
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    raw = read_input(path, "a params file", "file not found; run from the repository root")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found; run from the repository root") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a params file; pass a file") from None
-    except PermissionError:
-        raise UserError(f"{path}: permission denied; make it readable") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{path}: not valid UTF-8 at byte offset {exc.start}; save it as UTF-8"

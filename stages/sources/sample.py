@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stages.core.cli import UserError
+from stages.core.cli import UserError, read_input
 from stages.core.schema import empty_record, is_sequel_title
 
 SAMPLE_FIELDS: tuple[str, ...] = (
@@ -95,14 +95,7 @@ def map_sample(rows: Sequence[Any], path: str) -> list[dict[str, Any]]:
 
 def read_sample(path: Path) -> list[Any]:
     """The sample's rows, gzip or plain JSON; a damaged file is a UserError naming the fix."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: sample file not found; restore it with git checkout") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not the sample file; pass the file") from None
-    except PermissionError:
-        raise UserError(f"{path}: permission denied; make it readable") from None
+    raw = read_input(path, "the sample file", "sample file not found; restore it with git checkout")
     try:
         text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
         data = json.loads(text)
