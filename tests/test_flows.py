@@ -126,12 +126,17 @@ def test_ci_image_job_from_a_fresh_clone(
         env=flow_env(tmp_path, s3_server),
         secrets=secrets,
         github={"event_name": "pull_request", "sha": "0" * 40},
-        stop_before="Build (and push on main/develop)",
+        stop_before="Build the serve image (pushed on main/develop)",
     )
     report_run(f"ci docker {'fork' if fork else 'secrets'}", run)
     assert run.status == "success", run.log()
     assert "Get the model dvc.lock names (dvc pull train; dvc repro train on forks)" in run.ran()
     assert "Every COPY source of the Dockerfile exists" in run.ran()
+    # both targets are built after the checks (the flow stops there: docker is not run here)
+    assert [s.name for s in run.steps if s.status == "not-reached"] == [
+        "Build the serve image (pushed on main/develop)",
+        "Build the pipeline image (pushed on main/develop)",
+    ]
     model = ws / "models" / "model.skops"
     assert md5(model) == lock_md5(ws, "train", "models/model.skops")
     for src in copy_sources(ws / "Dockerfile"):
