@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -487,3 +488,118 @@ def test_release_notes_name_both_images(tmp_path: Path) -> None:
     assert "`ghcr.io/owner/movie-success:1.2.3`: the prediction API" in notes
     assert "`ghcr.io/owner/movie-success-pipeline:1.2.3`: the pipeline" in notes
 
+
+# ---------------------------------------------------------------- deploy.yml's steps, run
+
+DOCKER_STAND_IN = """#!/usr/bin/env python3
+import os, sys
+assert sys.argv[1:4] == ["buildx", "imagetools", "inspect"], sys.argv
+ref = sys.argv[-1]
+with open(os.environ["DOCKER_ASKED"], "a") as fh:
+    fh.write(ref + "\\n")
+print('{"schemaVersion": 2, "manifest": "%s"}' % ref)
+"""
+
+KUBECTL_STAND_IN = """#!/usr/bin/env python3
+import os, shutil, sys
+if sys.argv[1] == "apply":
+    shutil.copy(sys.argv[sys.argv.index("-f") + 1], os.environ["KUBECTL_APPLIED"])
+elif sys.argv[1] != "rollout":
+    sys.exit(f"kubectl stand-in: unsupported {sys.argv[1:]}")
+"""
+
+
+def deploy_step(name: str) -> dict[str, Any]:
+    return next(s for s in load("deploy")["jobs"]["deploy"]["steps"] if s.get("name") == name)
+
+
+def stand_ins(tmp_path: Path) -> dict[str, str]:
+    """PATH with docker and kubectl stand-ins first; the files they write."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool, text in (("docker", DOCKER_STAND_IN), ("kubectl", KUBECTL_STAND_IN)):
+        (bin_dir / tool).write_text(text)
+        (bin_dir / tool).chmod(0o755)
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DOCKER_ASKED": str(tmp_path / "docker-asked"),
+        "KUBECTL_APPLIED": str(tmp_path / "applied.yaml"),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "RUNNER_TEMP": str(tmp_path),
+    }
+
+
+def deploy_env(repository: str) -> dict[str, str]:
+    """The deploy job's IMAGE and PIPELINE_IMAGE for `repository`."""
+    env = load("deploy")["jobs"]["deploy"]["env"]
+    return {
+        k: env[k].replace("${{ github.repository }}", repository)
+        for k in ("IMAGE", "PIPELINE_IMAGE")
+    }
+
+
+def run_step(
+    step: dict[str, Any], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_deploy_resolves_the_commits_serve_and_pipeline_digests(tmp_path: Path) -> None:
+    env = stand_ins(tmp_path)
+    env.update(deploy_env("Owner/movie-success"), SHA="abcdef1234567890")
+    proc = run_step(deploy_step("Resolve the image digests"), tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    asked = (tmp_path / "docker-asked").read_text().split()
+    serve, pipeline = "ghcr.io/owner/movie-success", "ghcr.io/owner/movie-success-pipeline"
+    assert asked == [f"{serve}:sha-abcdef1", f"{pipeline}:sha-abcdef1"]  # ci's type=sha tags
+
+    def digest(ref: str) -> str:
+        manifest = f'{{"schemaVersion": 2, "manifest": "{ref}"}}\n'.encode()
+        return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().split())
+    assert outputs == {
+        "ref": f"{serve}@{digest(asked[0])}",
+        "pipeline_ref": f"{pipeline}@{digest(asked[1])}",
+    }
+
+
+def applied_images(path: Path) -> dict[str, list[str]]:
+    images: dict[str, list[str]] = {}
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc["kind"] in ("Deployment", "CronJob"):
+            text = json.dumps(doc)
+            images[doc["kind"]] = re.findall(r'"image": "([^"]+)"', text)
+    return images
+
+
+def test_deploy_pins_the_api_to_serve_and_the_cronjob_to_pipeline(tmp_path: Path) -> None:
+    env = stand_ins(tmp_path)
+    serve = "ghcr.io/owner/movie-success@sha256:" + "1" * 64
+    pipeline = "ghcr.io/owner/movie-success-pipeline@sha256:" + "2" * 64
+    env.update(IMAGE_REF=serve, PIPELINE_REF=pipeline)
+    proc = run_step(deploy_step("Apply deploy/k8s with the image digests"), ROOT, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert applied_images(tmp_path / "applied.yaml") == {
+        "Deployment": [serve],
+        "CronJob": [pipeline],
+    }
+
+
+def test_deploy_refuses_an_image_it_cannot_pin(tmp_path: Path) -> None:
+    work = tmp_path / "checkout"
+    shutil.copytree(ROOT / "deploy" / "k8s", work / "deploy" / "k8s")
+    (work / "deploy" / "k8s" / "extra.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n"
+        "    - name: x\n      image: busybox:1.36\n"
+    )
+    env = stand_ins(tmp_path)
+    env.update(IMAGE_REF="ghcr.io/o/movie-success@sha256:1", PIPELINE_REF="ghcr.io/o/p@sha256:2")
+    proc = run_step(deploy_step("Apply deploy/k8s with the image digests"), work, env)
+    assert proc.returncode == 1
+    assert "busybox:1.36" in proc.stdout
+    assert "is not pinned by digest" in proc.stdout
+    assert not (tmp_path / "applied.yaml").exists()  # nothing applied
