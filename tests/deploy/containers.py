@@ -25,7 +25,7 @@ SMOKE = ROOT.parent / "shared" / "tools" / "container-smoke.sh"
 CACHE = Path(os.environ.get("CACHE", "/var/cache/container-smoke"))
 MODEL = ROOT / "models" / "model.skops"
 SERVE = "localhost/movie-success:test-serve"
-PIPELINE = "localhost/movie-success:test-pipeline"
+PIPELINE = "localhost/movie-success-pipeline:test"
 HOST_CA = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
 
 

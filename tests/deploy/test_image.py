@@ -26,9 +26,12 @@ pytestmark = pytest.mark.container
 OLD_IMAGE_BYTES = 1_040_000_000  # the single image before the serve/pipeline split
 PORT = 18110
 MOVIE = {"title": "Heist", "release_date": "2011-07-15", "budget": 60000000, "genres": ["Action"]}
-# The smoke script runs one pipeline stage in the default image to push to the Pushgateway;
-# the default image is `serve`, which has no pipeline dependencies (requests, dvc …), so that
-# one check cannot pass: test_stack.py pushes from the `pipeline` image instead.
+# The smoke script runs the collect stage (`python -m stages.collect --sample …`) in the image
+# it builds without --target, i.e. `serve`, to push to the Pushgateway. `serve` carries only
+# what `python -m stages.serve` imports: no `requests` (stages.collect imports the TMDB
+# client), no params.yaml, no data/sample/ (ModuleNotFoundError: requests). So that one check
+# cannot pass by design; test_stack.py runs the same stage command (dvc.yaml's collect) in the
+# `pipeline` image, as compose's `pipeline` service, and sees its push reach Prometheus.
 # And it reads Prometheus' targets once none is "unknown": a first scrape that found the API
 # still loading its model reads "down" until the next scrape, 30 s later. test_stack.py
 # waits for that scrape.
