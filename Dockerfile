@@ -7,7 +7,7 @@
 # build fails unless its md5 is the one the carried dvc.lock records for the train stage):
 #   docker build --build-arg GIT_SHA="$(git rev-parse HEAD)" -t movie-success .
 #   docker build --target pipeline -t movie-success-pipeline .
-# pip's network, without leaving anything in a layer (see deploy/README.md):
+# pip's network, without leaving anything in a layer (deploy/pip-install.sh reads them):
 #   --build-arg PIP_INDEX_URL=https://mirror.example/simple    a mirror without credentials
 #   --secret id=pip_conf,src="$HOME/.config/pip/pip.conf"     index credentials, trusted hosts
 #   --secret id=pip_cert,src=/etc/ssl/certs/corp-ca.pem       a CA bundle (TLS-inspecting proxy)
@@ -26,37 +26,26 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 
 # ---- build: the pipeline's virtualenv, all of pyproject's dependencies, pinned by the lock ----
-# (pydantic-settings, which gto needs, is missing from requirements.lock: a known gap)
 FROM base AS build
 ARG PIP_INDEX_URL=""
 WORKDIR /build
-COPY requirements.lock pyproject.toml deploy/check-pins.py ./
+COPY requirements.lock pyproject.toml deploy/check-pins.py deploy/pip-install.sh ./
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_conf \
     --mount=type=secret,id=pip_cert \
-    if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \
- && if [ -s /run/secrets/pip_conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip_conf; fi \
- && if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
- && python -m venv /opt/venv \
- && python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('runtime.txt', 'w').write('\n'.join(deps) + '\n')" \
- && /opt/venv/bin/pip install -c requirements.lock -r runtime.txt \
- && /opt/venv/bin/python check-pins.py requirements.lock
+    python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('runtime.txt', 'w').write('\n'.join(deps) + '\n')" \
+ && sh pip-install.sh -r runtime.txt
 
 # ---- build-serve: the serving virtualenv, only the distributions the service imports ----
 # (and without pip, setuptools and the packages' own test suites: about 140 MB)
 FROM base AS build-serve
 ARG PIP_INDEX_URL=""
 WORKDIR /build
-COPY requirements.lock deploy/requirements-serve.in deploy/check-pins.py ./
+COPY requirements.lock deploy/requirements-serve.in deploy/check-pins.py deploy/pip-install.sh ./
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_conf \
     --mount=type=secret,id=pip_cert \
-    if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \
- && if [ -s /run/secrets/pip_conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip_conf; fi \
- && if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install -c requirements.lock -r requirements-serve.in \
- && /opt/venv/bin/python check-pins.py requirements.lock \
+    sh pip-install.sh -r requirements-serve.in \
  && /opt/venv/bin/python -m pip uninstall -y -q pip setuptools \
  && find /opt/venv -depth -type d -name tests -prune -exec rm -rf {} +
 
