@@ -448,43 +448,30 @@ def test_dvc_yaml_registers_the_model_for_gto() -> None:
     assert model["path"] in dvc_outputs()
 
 
-def test_release_notes_step_extracts_the_tags_changelog_section(tmp_path: Path) -> None:
+def release_notes(cwd: Path, **env: str) -> str:
+    """release.yml's notes step, run for real in `cwd` with `env`: the notes it writes."""
     step = next(s for s in steps(load("release")) if s.get("name", "").startswith("Notes from"))
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", step["run"]],
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], **env},
+        check=True,
+        timeout=30,
+    )
+    return (cwd / "release-notes.md").read_text()
+
+
+def test_release_notes_step_extracts_the_tags_changelog_section(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     shutil.copy(ROOT / "docs" / "CHANGELOG.md", tmp_path / "docs" / "CHANGELOG.md")
-    env = {"PATH": os.environ["PATH"], "TAG": "v0.1.0"}
-    subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", step["run"]],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        timeout=30,
-    )
-    notes = (tmp_path / "release-notes.md").read_text()
+    notes = release_notes(tmp_path, TAG="v0.1.0")
     assert "collect → prepare → train → evaluate" in notes
     assert "S3 remote" not in notes  # the Unreleased section is not part of 0.1.0
-
-    subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", step["run"]],
-        cwd=tmp_path,
-        env={**env, "TAG": "v9.9.9"},
-        check=True,
-        timeout=30,
-    )
-    assert (tmp_path / "release-notes.md").read_text().startswith("Release v9.9.9.")
+    assert release_notes(tmp_path, TAG="v9.9.9").startswith("Release v9.9.9.")
 
 
 def test_release_notes_name_both_images(tmp_path: Path) -> None:
-    step = next(s for s in steps(load("release")) if s.get("name", "").startswith("Notes from"))
-    env = {"PATH": os.environ["PATH"], "TAG": "v1.2.3", "GITHUB_REPOSITORY": "Owner/movie-success"}
-    subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", step["run"]],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        timeout=30,
-    )
-    notes = (tmp_path / "release-notes.md").read_text()
+    notes = release_notes(tmp_path, TAG="v1.2.3", GITHUB_REPOSITORY="Owner/movie-success")
     assert "`ghcr.io/owner/movie-success:1.2.3`: the prediction API" in notes
     assert "`ghcr.io/owner/movie-success-pipeline:1.2.3`: the pipeline" in notes
 
