@@ -74,7 +74,7 @@ class Model:
 
     @property
     def fast_path(self) -> str:
-        """ "on" when small batches are scored by the verified evaluator, else "off"."""
+        """What model_info reports: on when small batches go to the verified evaluator."""
         return "off" if self.fast is None else "on"
 
     def public_only(self) -> Model:

@@ -84,6 +84,8 @@ def _flatten(head: Head) -> Trees:
     if head.is_categorical_ is not None and head.is_categorical_.any():
         raise ValueError("categorical splits (the feature step emits numeric features only)")
     offset, roots, parts = 0, [], []
+    # Private: scikit-learn has no public access to a fitted HistGradientBoosting's trees
+    # (no `estimators_`, no export); what is read here is verified by compile_head.
     for (predictor,) in head._predictors:
         nodes = predictor.nodes
         leaf = nodes["is_leaf"].astype(bool)
